@@ -1,0 +1,188 @@
+//! `sigward`: sign container images and verify their signatures, cosign-compatibly.
+//!
+//! Each subcommand parses flags (cosign's names where cosign has the same feature), builds the
+//! registry client and the engine, runs one engine call, and turns its result into output and
+//! an exit code: 0 when everything asked for succeeded, 1 otherwise, with the reason on stderr.
+
+mod keys;
+mod output;
+mod registry_args;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use crate::registry_args::RegistryArgs;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "sigward",
+    version,
+    about = "Sign container images and enforce their signatures, the Sigstore way"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Generate a key pair in cosign's format: an encrypted private key and a PEM public key.
+    GenerateKeyPair(keys::GenerateKeyPairArgs),
+    /// Sign images with a private key, storing signatures the way cosign does.
+    Sign(SignArgs),
+    /// Verify image signatures against a public key.
+    Verify(VerifyArgs),
+}
+
+/// `sigward sign`.
+#[derive(Debug, clap::Args)]
+struct SignArgs {
+    /// Private key file (cosign's encrypted format; password from COSIGN_PASSWORD or a prompt).
+    #[arg(long)]
+    key: std::path::PathBuf,
+    /// Extra claim to sign, key=value (repeatable).
+    #[arg(short = 'a', long = "annotations", value_parser = parse_key_value)]
+    annotations: Vec<(String, String)>,
+    /// When the image is an index, also sign every manifest it lists.
+    #[arg(long, short = 'r')]
+    recursive: bool,
+    /// Upload the signature to the transparency log (not yet supported: pass --tlog-upload=false).
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
+    tlog_upload: bool,
+    /// Skip confirmation prompts (accepted for cosign compatibility; sigward does not prompt).
+    #[arg(short = 'y', long)]
+    yes: bool,
+    #[command(flatten)]
+    registry: RegistryArgs,
+    /// Images to sign (a tag is resolved once; the signature names the digest).
+    #[arg(required = true)]
+    images: Vec<String>,
+}
+
+/// `sigward verify`.
+#[derive(Debug, clap::Args)]
+struct VerifyArgs {
+    /// Public key file (PEM or DER).
+    #[arg(long)]
+    key: std::path::PathBuf,
+    /// Do not require transparency-log evidence (required until sigward checks Rekor entries).
+    #[arg(long)]
+    insecure_ignore_tlog: bool,
+    /// Require this signed claim, key=value (repeatable).
+    #[arg(short = 'a', long = "annotations", value_parser = parse_key_value)]
+    annotations: Vec<(String, String)>,
+    /// Output format.
+    #[arg(long, short = 'o', value_enum, default_value_t = output::Format::Json)]
+    output: output::Format,
+    #[command(flatten)]
+    registry: RegistryArgs,
+    /// Images to verify.
+    #[arg(required = true)]
+    images: Vec<String>,
+}
+
+fn parse_key_value(s: &str) -> Result<(String, String), String> {
+    match s.split_once('=') {
+        Some((k, v)) if !k.is_empty() => Ok((k.to_string(), v.to_string())),
+        _ => Err(format!("expected key=value, got {s:?}")),
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("Error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = match cli.command {
+        Command::GenerateKeyPair(args) => keys::generate_key_pair(&args),
+        Command::Sign(args) => runtime.block_on(sign(args)),
+        Command::Verify(args) => runtime.block_on(verify(args)),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("Error: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn parse_images(images: &[String]) -> Result<Vec<sigward_oci::ImageReference>, String> {
+    images
+        .iter()
+        .map(|s| sigward_oci::ImageReference::parse(s).map_err(|e| format!("image {s:?}: {e}")))
+        .collect()
+}
+
+async fn sign(args: SignArgs) -> Result<(), String> {
+    if args.tlog_upload {
+        return Err(
+            "uploading signatures to a transparency log is not supported yet; \
+                    pass --tlog-upload=false to store the signature in the registry only"
+                .into(),
+        );
+    }
+    let _ = args.yes;
+    let images = parse_images(&args.images)?;
+    let key = keys::load_private_key(&args.key)?;
+    let engine = sigward_engine::Engine::new(args.registry.client()?);
+    let options = sigward_engine::SignOptions {
+        annotations: args.annotations,
+        recursive: args.recursive,
+    };
+    for image in &images {
+        let outcomes = engine
+            .sign_image(image, &key, &options)
+            .await
+            .map_err(|e| e.to_string())?;
+        for o in outcomes {
+            if o.already_signed {
+                eprintln!(
+                    "{}@{}: already signed with this key; nothing added",
+                    image.name(),
+                    o.digest
+                );
+            } else {
+                eprintln!("Signed {}@{}", image.name(), o.digest);
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn verify(args: VerifyArgs) -> Result<(), String> {
+    if !args.insecure_ignore_tlog {
+        return Err(
+            "transparency-log verification is not supported yet, and sigward does not skip it \
+                    silently: pass --insecure-ignore-tlog to verify against the key alone"
+                .into(),
+        );
+    }
+    let images = parse_images(&args.images)?;
+    let key = keys::load_public_key(&args.key)?;
+    let engine = sigward_engine::Engine::new(args.registry.client()?);
+    let options = sigward_engine::VerifyOptions {
+        keys: vec![key],
+        annotations: args.annotations,
+    };
+    let mut failed = Vec::new();
+    for image in &images {
+        match engine.verify_image(image, &options).await {
+            Ok(v) => output::print_verification(&v, args.output),
+            Err(e) => failed.push(e.to_string()),
+        }
+    }
+    if failed.is_empty() {
+        Ok(())
+    } else {
+        Err(failed.join("\nError: "))
+    }
+}

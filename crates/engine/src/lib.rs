@@ -1,0 +1,332 @@
+//! The one pipeline behind `sigward sign`, `sigward verify` and (later) the admission webhook.
+//!
+//! Verify: image reference -> digest (no request when pinned) -> candidate signatures, source by
+//! source (the `.sig` tag, then OCI referrers), stopping at the first source that yields a
+//! signature passing every check -> [`ImageVerification`], or the most specific reason none did.
+//!
+//! Sign: image reference -> manifest (fetched, so its bytes are checked against the digest) ->
+//! one simple-signing payload per manifest (the index's platform manifests too with
+//! `recursive`) -> signature -> appended to the `.sig` manifest unless the same key already
+//! signed the same payload.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+use sigward_limits as limits;
+use sigward_oci::manifest::Manifest;
+use sigward_oci::signatures::{SignatureLayer, SignatureLocation, SIGNATURE_ANNOTATION};
+use sigward_oci::{Digest, ImageReference, RegistryClient, RegistryError};
+use sigward_sign::PrivateKey;
+use sigward_verify::cosign::{verify_with_key, CosignSignature, VerifiedSignature};
+use sigward_verify::payload::SimpleSigningPayload;
+use sigward_verify::PublicKey;
+
+/// Why an image could not be signed or verified.
+#[non_exhaustive]
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum EngineError {
+    /// The registry failed us.
+    #[error("{image}: {source}")]
+    Registry {
+        /// The image concerned.
+        image: String,
+        /// What the registry did.
+        source: RegistryError,
+    },
+    /// No signature exists in any place sigward looks.
+    #[error("{image}: no signatures found for {digest} (looked in {looked_in})")]
+    NoSignatures {
+        /// The image concerned.
+        image: String,
+        /// Its digest.
+        digest: Digest,
+        /// The places consulted.
+        looked_in: String,
+    },
+    /// Signatures exist but none passed; `reason` is the most specific failure.
+    #[error("{image}: none of {candidates} signature(s) of {digest} verified: {reason}")]
+    NoneVerified {
+        /// The image concerned.
+        image: String,
+        /// Its digest.
+        digest: Digest,
+        /// How many candidates were checked.
+        candidates: usize,
+        /// The most specific failure among them.
+        reason: sigward_verify::Error,
+    },
+    /// Signing failed.
+    #[error("{image}: signing failed: {source}")]
+    Sign {
+        /// The image concerned.
+        image: String,
+        /// What the signer said.
+        source: sigward_sign::Error,
+    },
+    /// An index lists more manifests than sigward follows.
+    #[error("{image}: index lists {count} manifests, more than the limit of {limit}")]
+    TooManyManifests {
+        /// The image concerned.
+        image: String,
+        /// How many it lists.
+        count: usize,
+        /// The limit.
+        limit: usize,
+    },
+}
+
+/// What verification requires of a signature beyond the cryptography.
+#[derive(Debug, Clone, Default)]
+pub struct VerifyOptions {
+    /// Trusted public keys: a signature verifying with any of them is accepted.
+    pub keys: Vec<PublicKey>,
+    /// Optional claims every accepted signature must carry (`-a key=value`).
+    pub annotations: Vec<(String, String)>,
+}
+
+/// A verified signature and where it was found.
+#[derive(Debug, Clone)]
+pub struct ImageSignature {
+    /// The verified signature.
+    pub signature: VerifiedSignature,
+    /// Where it was stored.
+    pub location: SignatureLocation,
+}
+
+/// The outcome of a successful verification.
+#[derive(Debug, Clone)]
+pub struct ImageVerification {
+    /// The image as the user named it.
+    pub image: ImageReference,
+    /// The digest that was verified.
+    pub digest: Digest,
+    /// Every signature that passed, from the places consulted.
+    pub signatures: Vec<ImageSignature>,
+}
+
+/// What signing did to one manifest.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SignOutcome {
+    /// The signed manifest digest.
+    pub digest: Digest,
+    /// The `.sig` manifest now holding the signature.
+    pub signature_manifest: Option<Digest>,
+    /// True when an identical signature by the same key was already there.
+    pub already_signed: bool,
+}
+
+/// What to put in a signature.
+#[derive(Debug, Clone, Default)]
+pub struct SignOptions {
+    /// Optional claims (`-a key=value`).
+    pub annotations: Vec<(String, String)>,
+    /// Also sign every manifest an index lists.
+    pub recursive: bool,
+}
+
+/// The pipeline, sharing one registry client (and so its connections and tokens).
+#[derive(Debug, Clone)]
+pub struct Engine {
+    client: RegistryClient,
+}
+
+impl Engine {
+    /// An engine over `client`.
+    pub fn new(client: RegistryClient) -> Self {
+        Engine { client }
+    }
+
+    /// The registry client.
+    pub fn client(&self) -> &RegistryClient {
+        &self.client
+    }
+
+    /// Verifies that `image` carries at least one signature satisfying `options`.
+    pub async fn verify_image(
+        &self,
+        image: &ImageReference,
+        options: &VerifyOptions,
+    ) -> Result<ImageVerification, EngineError> {
+        let registry_error = |source| EngineError::Registry {
+            image: image.to_string(),
+            source,
+        };
+        let digest = self
+            .client
+            .resolve_digest(image)
+            .await
+            .map_err(registry_error)?;
+        let mut candidates = 0usize;
+        let mut failures: Vec<sigward_verify::Error> = Vec::new();
+        let mut verified = Vec::new();
+        for source in [Source::Tag, Source::Referrers] {
+            let layers = match source {
+                Source::Tag => self.client.tag_signatures(image, &digest).await,
+                Source::Referrers => self.client.referrer_signatures(image, &digest).await,
+            }
+            .map_err(registry_error)?;
+            for layer in &layers {
+                candidates += 1;
+                match check_layer(layer, &digest, options) {
+                    Ok(signature) => verified.push(ImageSignature {
+                        signature,
+                        location: layer.location.clone(),
+                    }),
+                    Err(e) => failures.push(e),
+                }
+            }
+            if !verified.is_empty() {
+                return Ok(ImageVerification {
+                    image: image.clone(),
+                    digest,
+                    signatures: verified,
+                });
+            }
+        }
+        match sigward_verify::Error::most_specific(failures) {
+            None => Err(EngineError::NoSignatures {
+                image: image.to_string(),
+                digest: digest.clone(),
+                looked_in: format!(
+                    "tag {} and OCI referrers",
+                    sigward_oci::signatures::signature_tag(&digest)
+                ),
+            }),
+            Some(reason) => Err(EngineError::NoneVerified {
+                image: image.to_string(),
+                digest,
+                candidates,
+                reason,
+            }),
+        }
+    }
+
+    /// Signs `image` with `key`, storing the signature under the tag schema.
+    pub async fn sign_image(
+        &self,
+        image: &ImageReference,
+        key: &PrivateKey,
+        options: &SignOptions,
+    ) -> Result<Vec<SignOutcome>, EngineError> {
+        let registry_error = |source| EngineError::Registry {
+            image: image.to_string(),
+            source,
+        };
+        // Fetch (not just HEAD) so the bytes are checked against the digest we sign.
+        let reference = match (image.digest(), image.tag()) {
+            (Some(d), _) => d.to_string(),
+            (None, Some(t)) => t.to_string(),
+            (None, None) => "latest".to_string(),
+        };
+        let top = self
+            .client
+            .get_manifest(image, &reference)
+            .await
+            .map_err(registry_error)?;
+        let mut targets = vec![top.digest.clone()];
+        if let (true, Manifest::Index(index)) = (options.recursive, &top.manifest) {
+            if index.manifests.len() > limits::MAX_INDEX_MANIFESTS {
+                return Err(EngineError::TooManyManifests {
+                    image: image.to_string(),
+                    count: index.manifests.len(),
+                    limit: limits::MAX_INDEX_MANIFESTS,
+                });
+            }
+            targets.extend(index.manifests.iter().map(|d| d.digest.clone()));
+        }
+        let identity = docker_reference(image);
+        let public = key.public_key();
+        let mut outcomes = Vec::new();
+        for digest in targets {
+            let payload =
+                SimpleSigningPayload::new(&identity, &digest.to_string(), &options.annotations)
+                    .to_bytes();
+            let existing = self
+                .client
+                .tag_signatures(image, &digest)
+                .await
+                .map_err(registry_error)?;
+            let already = existing.iter().any(|layer| {
+                layer.payload == payload
+                    && layer.annotation(SIGNATURE_ANNOTATION).is_some_and(|sig| {
+                        let sig = CosignSignature {
+                            payload: &layer.payload,
+                            signature_base64: sig,
+                        };
+                        verify_with_key(sig, &public, &digest.to_string()).is_ok()
+                    })
+            });
+            if already {
+                outcomes.push(SignOutcome {
+                    digest,
+                    signature_manifest: None,
+                    already_signed: true,
+                });
+                continue;
+            }
+            let signature = key.sign(&payload).map_err(|source| EngineError::Sign {
+                image: image.to_string(),
+                source,
+            })?;
+            let mut annotations = BTreeMap::new();
+            annotations.insert(SIGNATURE_ANNOTATION.to_string(), base64_encode(&signature));
+            let manifest = self
+                .client
+                .append_tag_signatures(image, &digest, vec![(payload, annotations)])
+                .await
+                .map_err(registry_error)?;
+            outcomes.push(SignOutcome {
+                digest,
+                signature_manifest: Some(manifest),
+                already_signed: false,
+            });
+        }
+        Ok(outcomes)
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Source {
+    Tag,
+    Referrers,
+}
+
+/// The identity written into a signature: the reference the user signed, without the digest
+/// (containers/image's `matchRepoDigestOrExact` then accepts pulls by that tag and by digest).
+pub fn docker_reference(image: &ImageReference) -> String {
+    match image.tag() {
+        Some(tag) if image.digest().is_none() => format!("{}:{}", image.name(), tag),
+        _ => image.name(),
+    }
+}
+
+fn base64_encode(bytes: &[u8]) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
+fn check_layer(
+    layer: &SignatureLayer,
+    digest: &Digest,
+    options: &VerifyOptions,
+) -> Result<VerifiedSignature, sigward_verify::Error> {
+    let Some(signature_base64) = layer.annotation(SIGNATURE_ANNOTATION) else {
+        return Err(sigward_verify::Error::MissingSignature);
+    };
+    let signature = CosignSignature {
+        payload: &layer.payload,
+        signature_base64,
+    };
+    let mut failures = Vec::new();
+    for key in &options.keys {
+        match verify_with_key(signature, key, &digest.to_string()) {
+            Ok(v) => {
+                v.check_annotations(&options.annotations)?;
+                return Ok(v);
+            }
+            Err(e) => failures.push(e),
+        }
+    }
+    Err(sigward_verify::Error::most_specific(failures)
+        .unwrap_or(sigward_verify::Error::NoTrustedKey))
+}

@@ -1,0 +1,42 @@
+//! Every size, count and time limit sigward enforces, in one place.
+//!
+//! A registry, a signature or a key file is input from someone else: each limit below bounds the
+//! memory, CPU or time that one such input can cost us. Where a limit is hit, the caller reports
+//! an error naming the limit; nothing is truncated silently. Each limit has a test that exceeds it
+//! (see the crates that enforce them).
+
+use std::time::Duration;
+
+/// Largest image manifest or index body accepted from a registry (OCI's own recommendation is 4 MiB).
+pub const MAX_MANIFEST_BYTES: u64 = 4 * 1024 * 1024;
+
+/// Largest blob sigward will download: signature payloads, configs and bundles are small JSON.
+pub const MAX_BLOB_BYTES: u64 = 4 * 1024 * 1024;
+
+/// Largest token-endpoint or error response body read from a registry or its auth server.
+pub const MAX_AUTH_RESPONSE_BYTES: u64 = 256 * 1024;
+
+/// Most signature layers examined on one image's `.sig` manifest, and most referrers listed.
+pub const MAX_SIGNATURES_PER_IMAGE: usize = 64;
+
+/// Most platform manifests followed in one index (`sign --recursive`).
+pub const MAX_INDEX_MANIFESTS: usize = 256;
+
+/// Most HTTP redirects followed for one registry request.
+pub const MAX_REDIRECTS: usize = 5;
+
+/// Time allowed to establish a TCP + TLS connection to a registry.
+pub const REGISTRY_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Time allowed for one whole registry request, body included.
+pub const REGISTRY_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Largest public key or private key file read from disk.
+pub const MAX_KEY_FILE_BYTES: u64 = 64 * 1024;
+
+/// Largest base64 signature annotation accepted on a signature layer.
+pub const MAX_SIGNATURE_ANNOTATION_BYTES: usize = 16 * 1024;
+
+/// Largest scrypt work factor (N) accepted from an encrypted key file: cosign writes 2^15,
+/// skopeo 2^16; anything far above would let a hostile file burn minutes and gigabytes.
+pub const MAX_SCRYPT_LOG_N: u8 = 20;

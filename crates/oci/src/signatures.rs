@@ -1,0 +1,300 @@
+//! Where cosign-format signatures live in a registry, and how to read and write them.
+//!
+//! Two places, consulted in this order (the first is where cosign, skopeo and CRI-O put
+//! signatures by default, and costs the fewest round trips):
+//! 1. the tag schema: tag `sha256-<hex>.sig` in the image's repository holds an image manifest
+//!    whose layers are simple-signing payloads, each carrying its signature as an annotation;
+//! 2. OCI 1.1 referrers of the image with cosign's signature artifact type, through the
+//!    referrers API, or the `sha256-<hex>` index tag on registries without it.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+use sigward_limits as limits;
+
+use crate::manifest::{Descriptor, ImageManifest, Manifest, OCI_CONFIG, OCI_MANIFEST};
+use crate::{Digest, ImageReference, RegistryClient, RegistryError};
+
+/// Media type of a simple-signing payload layer.
+pub const SIMPLE_SIGNING_MEDIA_TYPE: &str = "application/vnd.dev.cosign.simplesigning.v1+json";
+/// Annotation holding the base64 signature over the layer's payload.
+pub const SIGNATURE_ANNOTATION: &str = "dev.cosignproject.cosign/signature";
+/// Annotation holding a PEM signing certificate (keyless).
+pub const CERTIFICATE_ANNOTATION: &str = "dev.sigstore.cosign/certificate";
+/// Annotation holding the PEM certificate chain (keyless).
+pub const CHAIN_ANNOTATION: &str = "dev.sigstore.cosign/chain";
+/// Annotation holding the Rekor bundle (SET) JSON.
+pub const BUNDLE_ANNOTATION: &str = "dev.sigstore.cosign/bundle";
+/// Artifact type of a cosign signature stored as an OCI 1.1 referrer.
+pub const COSIGN_SIGNATURE_ARTIFACT_TYPE: &str = "application/vnd.dev.cosign.artifact.sig.v1+json";
+
+/// The tag holding the signatures of `digest`: `sha256-<hex>.sig`.
+pub fn signature_tag(digest: &Digest) -> String {
+    format!("{}.sig", referrers_tag(digest))
+}
+
+/// The OCI 1.1 referrers fallback tag of `digest`: `sha256-<hex>`.
+pub fn referrers_tag(digest: &Digest) -> String {
+    format!("{}-{}", digest.algorithm(), digest.hex())
+}
+
+/// Where a signature was found.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum SignatureLocation {
+    /// A layer of the `sha256-<hex>.sig` manifest.
+    Tag {
+        /// The tag.
+        tag: String,
+    },
+    /// A layer of a referrer manifest.
+    Referrer {
+        /// The referrer manifest's digest.
+        manifest: Digest,
+    },
+}
+
+/// One candidate signature as downloaded: not verified, just bounded and digest-checked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignatureLayer {
+    /// The payload blob's bytes.
+    pub payload: Vec<u8>,
+    /// The layer descriptor (digest, size, annotations).
+    pub descriptor: Descriptor,
+    /// Where it came from.
+    pub location: SignatureLocation,
+}
+
+impl SignatureLayer {
+    /// The value of annotation `key` on the layer.
+    pub fn annotation(&self, key: &str) -> Option<&str> {
+        self.descriptor.annotations.get(key).map(String::as_str)
+    }
+}
+
+/// The signature manifest found under `sha256-<hex>.sig`, if any.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignatureManifest {
+    /// Its parsed body.
+    pub manifest: ImageManifest,
+}
+
+impl RegistryClient {
+    /// The `sha256-<hex>.sig` manifest of `digest` in `image`'s repository, if there is one.
+    pub async fn signature_manifest(
+        &self,
+        image: &ImageReference,
+        digest: &Digest,
+    ) -> Result<Option<SignatureManifest>, RegistryError> {
+        let tag = signature_tag(digest);
+        match self.get_manifest_if_exists(image, &tag).await? {
+            None => Ok(None),
+            Some(fetched) => match fetched.manifest {
+                Manifest::Image(manifest) => Ok(Some(SignatureManifest { manifest })),
+                Manifest::Index(_) => Err(RegistryError::MalformedManifest {
+                    reason: format!("{tag} is an index, not a signature manifest"),
+                }),
+            },
+        }
+    }
+
+    /// Signatures stored under the tag schema (`sha256-<hex>.sig`).
+    pub async fn tag_signatures(
+        &self,
+        image: &ImageReference,
+        digest: &Digest,
+    ) -> Result<Vec<SignatureLayer>, RegistryError> {
+        let Some(sig) = self.signature_manifest(image, digest).await? else {
+            return Ok(Vec::new());
+        };
+        let location = SignatureLocation::Tag {
+            tag: signature_tag(digest),
+        };
+        self.download_signature_layers(image, &sig.manifest, location)
+            .await
+    }
+
+    /// Signatures stored as OCI 1.1 referrers with cosign's signature artifact type, through
+    /// the referrers API or, where the registry has none, the `sha256-<hex>` index tag.
+    pub async fn referrer_signatures(
+        &self,
+        image: &ImageReference,
+        digest: &Digest,
+    ) -> Result<Vec<SignatureLayer>, RegistryError> {
+        let referrers = self
+            .referrers(image, digest, Some(COSIGN_SIGNATURE_ARTIFACT_TYPE))
+            .await?;
+        let mut out = Vec::new();
+        for descriptor in referrers.into_iter().take(limits::MAX_SIGNATURES_PER_IMAGE) {
+            let fetched = self
+                .get_manifest(image, &descriptor.digest.to_string())
+                .await?;
+            let Manifest::Image(manifest) = fetched.manifest else {
+                continue;
+            };
+            let location = SignatureLocation::Referrer {
+                manifest: descriptor.digest.clone(),
+            };
+            out.extend(
+                self.download_signature_layers(image, &manifest, location)
+                    .await?,
+            );
+            if out.len() >= limits::MAX_SIGNATURES_PER_IMAGE {
+                break;
+            }
+        }
+        Ok(out)
+    }
+
+    /// Referrers of `digest` (optionally of one artifact type): the API, else the fallback tag.
+    pub async fn referrers(
+        &self,
+        image: &ImageReference,
+        digest: &Digest,
+        artifact_type: Option<&str>,
+    ) -> Result<Vec<Descriptor>, RegistryError> {
+        if let Some(index) = self.referrers_api(image, digest, artifact_type).await? {
+            return Ok(index.manifests);
+        }
+        let tag = referrers_tag(digest);
+        let Some(fetched) = self.get_manifest_if_exists(image, &tag).await? else {
+            return Ok(Vec::new());
+        };
+        let Manifest::Index(index) = fetched.manifest else {
+            return Err(RegistryError::MalformedManifest {
+                reason: format!("referrers tag {tag} is not an index"),
+            });
+        };
+        Ok(index
+            .manifests
+            .into_iter()
+            .filter(|d| artifact_type.is_none_or(|t| d.artifact_type.as_deref() == Some(t)))
+            .collect())
+    }
+
+    async fn download_signature_layers(
+        &self,
+        image: &ImageReference,
+        manifest: &ImageManifest,
+        location: SignatureLocation,
+    ) -> Result<Vec<SignatureLayer>, RegistryError> {
+        let mut out = Vec::new();
+        let layers = manifest
+            .layers
+            .iter()
+            .filter(|l| l.media_type == SIMPLE_SIGNING_MEDIA_TYPE)
+            .take(limits::MAX_SIGNATURES_PER_IMAGE);
+        for layer in layers {
+            if layer.size > limits::MAX_BLOB_BYTES {
+                return Err(RegistryError::TooLarge {
+                    registry: image.domain().to_string(),
+                    what: format!("signature payload {}", layer.digest),
+                    limit: limits::MAX_BLOB_BYTES,
+                });
+            }
+            let payload = self
+                .get_blob(image, &layer.digest, limits::MAX_BLOB_BYTES)
+                .await?;
+            out.push(SignatureLayer {
+                payload,
+                descriptor: layer.clone(),
+                location: location.clone(),
+            });
+        }
+        Ok(out)
+    }
+
+    /// Appends `new_layers` (payload bytes + layer annotations) to the `sha256-<hex>.sig`
+    /// manifest of `digest`, creating it if needed, and pushes blobs, config and manifest.
+    /// Layers already present (same payload and annotations) are not added twice.
+    /// Returns the digest of the signature manifest written.
+    pub async fn append_tag_signatures(
+        &self,
+        image: &ImageReference,
+        digest: &Digest,
+        new_layers: Vec<(Vec<u8>, BTreeMap<String, String>)>,
+    ) -> Result<Digest, RegistryError> {
+        let existing = self.signature_manifest(image, digest).await?;
+        let mut layers = existing.map(|s| s.manifest.layers).unwrap_or_default();
+        for (payload, annotations) in new_layers {
+            let payload_digest = Digest::sha256_of(&payload);
+            let duplicate = layers
+                .iter()
+                .any(|l| l.digest == payload_digest && l.annotations == annotations);
+            if duplicate {
+                continue;
+            }
+            let size = payload.len() as u64;
+            self.push_blob(image, payload).await?;
+            layers.push(Descriptor {
+                media_type: SIMPLE_SIGNING_MEDIA_TYPE.to_string(),
+                digest: payload_digest,
+                size,
+                artifact_type: None,
+                annotations,
+                platform: None,
+            });
+        }
+        let config = signature_config(&layers);
+        let config_digest = self.push_blob(image, config.clone()).await?;
+        let manifest = ImageManifest {
+            schema_version: 2,
+            media_type: Some(OCI_MANIFEST.to_string()),
+            artifact_type: None,
+            config: Descriptor {
+                media_type: OCI_CONFIG.to_string(),
+                digest: config_digest,
+                size: config.len() as u64,
+                artifact_type: None,
+                annotations: BTreeMap::new(),
+                platform: None,
+            },
+            layers,
+            subject: None,
+            annotations: BTreeMap::new(),
+        };
+        let bytes =
+            serde_json::to_vec(&manifest).map_err(|e| RegistryError::MalformedManifest {
+                reason: format!("cannot serialise signature manifest: {e}"),
+            })?;
+        self.put_manifest(image, &signature_tag(digest), bytes, OCI_MANIFEST)
+            .await
+    }
+}
+
+/// The config blob cosign writes for a signature manifest: an OCI image config whose
+/// `rootfs.diff_ids` are the payload digests (the layers are uncompressed).
+pub fn signature_config(layers: &[Descriptor]) -> Vec<u8> {
+    let diff_ids: Vec<String> = layers.iter().map(|l| l.digest.to_string()).collect();
+    let config = serde_json::json!({
+        "architecture": "",
+        "created": "0001-01-01T00:00:00Z",
+        "history": [{"created": "0001-01-01T00:00:00Z"}],
+        "os": "",
+        "rootfs": {"type": "layers", "diff_ids": diff_ids},
+        "config": {}
+    });
+    serde_json::to_vec(&config).unwrap_or_default()
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tags() {
+        let d = Digest::parse(
+            "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
+        )
+        .unwrap();
+        assert_eq!(
+            signature_tag(&d),
+            "sha256-0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef.sig"
+        );
+        assert_eq!(
+            referrers_tag(&d),
+            "sha256-0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+        );
+    }
+}

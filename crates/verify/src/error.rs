@@ -1,0 +1,169 @@
+//! The one error type of `sigward-verify`.
+
+/// Why a key could not be read or a signature could not be verified.
+///
+/// Each variant names one failure precisely enough for a test to assert it and for an operator to
+/// act on it; `Display` is written for the operator.
+#[non_exhaustive]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Error {
+    /// The bytes are not a well-formed public key (bad PEM framing, bad DER, wrong PEM label,
+    /// a point not on its curve...).
+    #[error("malformed public key: {reason}")]
+    MalformedPublicKey {
+        /// What was wrong, for a human.
+        reason: String,
+    },
+
+    /// The key file is larger than any public key sigward accepts.
+    #[error("public key input is {len} bytes, above the limit of {max} bytes")]
+    KeyTooLarge {
+        /// Size of the input.
+        len: usize,
+        /// `sigward_limits::MAX_KEY_FILE_BYTES`.
+        max: u64,
+    },
+
+    /// The SubjectPublicKeyInfo names a key algorithm sigward does not verify with.
+    #[error("unsupported public key algorithm (OID {oid})")]
+    UnsupportedKeyAlgorithm {
+        /// Dotted form of the algorithm OID.
+        oid: String,
+    },
+
+    /// An elliptic-curve key is on a curve other than P-256, P-384 or P-521.
+    #[error("unsupported elliptic curve (OID {oid}); accepted: P-256, P-384, P-521")]
+    UnsupportedCurve {
+        /// Dotted form of the namedCurve OID.
+        oid: String,
+    },
+
+    /// An id-RSASSA-PSS key is restricted to parameters other than SHA-256 with MGF1-SHA-256.
+    #[error("unsupported RSASSA-PSS key parameters: {reason} (need SHA-256 and MGF1-SHA-256)")]
+    UnsupportedRsaPssParameters {
+        /// Which parameter did not fit.
+        reason: String,
+    },
+
+    /// An RSA modulus is outside the accepted range.
+    #[error("RSA key of {bits} bits is outside the accepted range of {min}..={max} bits")]
+    UnsupportedRsaKeySize {
+        /// Modulus size of the key.
+        bits: usize,
+        /// Smallest accepted modulus.
+        min: usize,
+        /// Largest accepted modulus.
+        max: usize,
+    },
+
+    /// The signature bytes cannot be a signature for this key's algorithm (wrong length, not DER).
+    #[error("malformed signature: {reason}")]
+    MalformedSignature {
+        /// What was wrong, for a human.
+        reason: String,
+    },
+
+    /// The signature is well-formed but does not verify over the message with this key.
+    #[error("signature does not verify with this public key")]
+    SignatureMismatch,
+
+    /// A signature layer carries no `dev.cosignproject.cosign/signature` annotation.
+    #[error("signature layer has no dev.cosignproject.cosign/signature annotation")]
+    MissingSignature,
+
+    /// No trusted key was given to verify with.
+    #[error("no trusted public key to verify with")]
+    NoTrustedKey,
+
+    /// The signed payload is not a simple-signing document.
+    #[error("signed payload is malformed: {reason}")]
+    MalformedPayload {
+        /// What was wrong.
+        reason: String,
+    },
+
+    /// The payload's `critical.type` is not cosign's container image signature type.
+    #[error("signed payload has type {found:?}, not \"cosign container image signature\"")]
+    WrongPayloadType {
+        /// The type found.
+        found: String,
+    },
+
+    /// A valid signature that covers another image: the signature was copied.
+    #[error("signature is valid but signs {signed}, not this image's digest {image}")]
+    SignedDigestMismatch {
+        /// The digest being verified.
+        image: String,
+        /// The digest the payload names.
+        signed: String,
+    },
+
+    /// A valid signature lacking a required claim (`-a key=value`).
+    #[error("signature lacks required annotation {key}={expected:?} (found {found:?})")]
+    AnnotationMismatch {
+        /// The claim key.
+        key: String,
+        /// The value required.
+        expected: String,
+        /// The value signed, if any.
+        found: Option<String>,
+    },
+}
+
+impl Error {
+    /// How much a failure says about the candidate: a failure after the cryptography passed
+    /// (wrong image, missing claim) says more than a bad signature, which says more than an
+    /// unreadable one. Used to report the most useful reason when every candidate failed.
+    fn specificity(&self) -> u8 {
+        match self {
+            Error::AnnotationMismatch { .. } => 90,
+            Error::SignedDigestMismatch { .. } => 80,
+            Error::WrongPayloadType { .. } => 70,
+            Error::MalformedPayload { .. } => 60,
+            Error::SignatureMismatch => 50,
+            Error::MalformedSignature { .. } => 40,
+            Error::MissingSignature => 30,
+            _ => 10,
+        }
+    }
+
+    /// The most specific of `errors` (the first of equals), or `None` when there are none.
+    pub fn most_specific(errors: impl IntoIterator<Item = Error>) -> Option<Error> {
+        errors
+            .into_iter()
+            .fold(None, |best: Option<Error>, e| match best {
+                Some(b) if b.specificity() >= e.specificity() => Some(b),
+                _ => Some(e),
+            })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn most_specific_prefers_failures_after_the_cryptography() {
+        let errors = vec![
+            Error::MissingSignature,
+            Error::SignatureMismatch,
+            Error::SignedDigestMismatch {
+                image: "a".into(),
+                signed: "b".into(),
+            },
+            Error::SignatureMismatch,
+        ];
+        assert_eq!(
+            Error::most_specific(errors),
+            Some(Error::SignedDigestMismatch {
+                image: "a".into(),
+                signed: "b".into()
+            })
+        );
+        assert_eq!(Error::most_specific(Vec::new()), None);
+        assert_eq!(
+            Error::most_specific(vec![Error::SignatureMismatch, Error::MissingSignature]),
+            Some(Error::SignatureMismatch)
+        );
+    }
+}

@@ -1,0 +1,468 @@
+#!/usr/bin/env bash
+# peers.sh: install and run the real third-party peers that sigward's integration tests talk to,
+# on 127.0.0.1 only, from Debian 12 packages (plus two Debian 13 binaries and one crate).
+#
+#   scripts/peers.sh install   docker-registry (distribution 2.8), htpasswd, openssl, python3, curl (apt);
+#                              cosign 2.5 + skopeo 1.18 from Debian 13 unpacked into $DIR/trixie (nothing
+#                              installed system-wide); ferro-oci-server 1.0.0 (registry WITH the referrers
+#                              API, cargo install, 1-2.5 min once); helper $DIR/bin/mkoci.
+#   scripts/peers.sh start     CA + server cert + htpasswd (once), then three registries:
+#                                TLS + basic auth distribution 2.8   127.0.0.1:${SIGWARD_REGISTRY_TLS_PORT:-5443}
+#                                plain HTTP distribution 2.8          127.0.0.1:${SIGWARD_REGISTRY_HTTP_PORT:-5001}
+#                                plain HTTP ferro-oci-server          127.0.0.1:${SIGWARD_REGISTRY_FERRO_PORT:-5002}
+#                              and writes $DIR/env (source it). A registry that already runs is left alone;
+#                              one that is (re)started gets empty storage.
+#   scripts/peers.sh stop | restart | status | env
+#
+# DIR = ${SIGWARD_PEERS_DIR:-<repo>/.peers}. Pid files and logs: $DIR/run/<name>.{pid,log}.
+# Processes are only ever stopped through their pid files, never by name.
+set -euo pipefail
+
+REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+DIR=${SIGWARD_PEERS_DIR:-$REPO/.peers}
+BIN=$DIR/bin
+RUN=$DIR/run
+PKI=$DIR/pki
+TRIXIE=$DIR/trixie
+FERRO=$DIR/cargo/bin/ferro-oci-server
+FERRO_VERSION=1.0.0
+TLS_PORT=${SIGWARD_REGISTRY_TLS_PORT:-5443}
+HTTP_PORT=${SIGWARD_REGISTRY_HTTP_PORT:-5001}
+FERRO_PORT=${SIGWARD_REGISTRY_FERRO_PORT:-5002}
+START_TIMEOUT=${SIGWARD_PEERS_START_TIMEOUT:-15}   # seconds per registry
+REG_USER=sigward
+REG_PASSWORD=sigward-test-pw
+export DEBIAN_FRONTEND=noninteractive DEBCONF_NOWARNINGS=yes
+
+log() { printf 'peers: %s\n' "$*" >&2; }
+die() { printf 'peers: ERROR: %s\n' "$*" >&2; exit 1; }
+as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo env DEBIAN_FRONTEND=noninteractive DEBCONF_NOWARNINGS=yes "$@"; fi; }
+
+# ------------------------------------------------------------------------------------------ install
+APT_PKGS=(docker-registry apache2-utils openssl ca-certificates python3 curl debian-archive-keyring)
+
+install_apt() {
+  local missing=() p
+  local want=("${APT_PKGS[@]}")
+  command -v cc >/dev/null 2>&1 || want+=(gcc libc6-dev)    # linker for the ferro build
+  for p in "${want[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+  done
+  if [ ${#missing[@]} -eq 0 ]; then log "apt packages: present"; return 0; fi
+  # docker-registry's maintainer script would start a system-wide registry on *:5000; a
+  # policy-rc.d that answers 101 stops that (Debian's documented way). Only ours is removed again.
+  local policy=/usr/sbin/policy-rc.d own_policy=0
+  if [ ! -e "$policy" ]; then
+    as_root sh -c "printf '#!/bin/sh\nexit 101\n' > $policy && chmod 0755 $policy"
+    own_policy=1
+  fi
+  log "apt-get update && apt-get install ${missing[*]}"
+  local rc=0
+  { as_root apt-get update -qq && as_root apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null; } || rc=$?
+  [ $own_policy = 1 ] && as_root rm -f "$policy"
+  [ $rc = 0 ] || die "apt-get failed (exit $rc)"
+}
+
+debian_mirror() {
+  [ -n "${SIGWARD_PEERS_DEBIAN_MIRROR:-}" ] && { echo "$SIGWARD_PEERS_DEBIAN_MIRROR"; return; }
+  local m
+  m=$(sed -n 's/^URIs: *//p' /etc/apt/sources.list.d/*.sources 2>/dev/null | tr ' ' '\n' | grep -v -e security -e '^$' | head -1 || true)
+  [ -n "$m" ] || m=$(awk '$1=="deb" && $0 !~ /security/ {for (i=2;i<=NF;i++) if ($i ~ /^[a-z]+:\/\//) {print $i; exit}}' \
+                       /etc/apt/sources.list /etc/apt/sources.list.d/*.list 2>/dev/null || true)
+  [ -n "$m" ] || die "no Debian mirror in the apt sources (set SIGWARD_PEERS_DEBIAN_MIRROR)"
+  echo "$m"
+}
+
+trixie_apt() {
+  apt-get -o Dir::Etc::SourceList="$TRIXIE/apt/sources.list" -o Dir::Etc::SourceParts=/dev/null \
+    -o Dir::State::Lists="$TRIXIE/apt/lists" -o Dir::Cache="$TRIXIE/apt/cache" \
+    -o Dir::Etc::Preferences=/dev/null -o Dir::Etc::PreferencesParts=/dev/null \
+    -o APT::Sandbox::User=root -o Acquire::Languages=none "$@"
+}
+
+write_trixie_wrappers() {
+  local triplet loader
+  case $(dpkg --print-architecture) in
+    amd64) triplet=x86_64-linux-gnu;  loader=ld-linux-x86-64.so.2 ;;
+    arm64) triplet=aarch64-linux-gnu; loader=ld-linux-aarch64.so.1 ;;
+    *) die "unsupported architecture $(dpkg --print-architecture)" ;;
+  esac
+  mkdir -p "$BIN"
+  # skopeo 1.18 needs glibc >= 2.38: run it with trixie's own loader and libraries.
+  write_if_changed "$BIN/skopeo" 0755 <<EOF
+#!/bin/sh
+# skopeo 1.18 (Debian 13, containers/image 5.34, sigstore enabled) run with Debian 13's glibc.
+R=\$(dirname "\$(readlink -f "\$0")")/../trixie/root
+exec "\$R/usr/lib/$triplet/$loader" --library-path "\$R/usr/lib/$triplet" "\$R/usr/bin/skopeo" "\$@"
+EOF
+  # cosign needs only glibc >= 2.34: it runs natively.
+  write_if_changed "$BIN/cosign" 0755 <<'EOF'
+#!/bin/sh
+# cosign 2.5 (Debian 13). Source $SIGWARD_PEERS_DIR/env first: it keeps cosign off the public TUF CDN.
+exec "$(dirname "$(readlink -f "$0")")/../trixie/root/usr/bin/cosign" "$@"
+EOF
+}
+
+trixie_ok() {
+  [ -x "$TRIXIE/root/usr/bin/cosign" ] && [ -x "$TRIXIE/root/usr/bin/skopeo" ] || return 1
+  "$BIN/skopeo" --version 2>/dev/null | grep -q '^skopeo version 1\.18\.' || return 1
+  "$BIN/cosign" version 2>/dev/null | grep -q 'GitVersion' || return 1
+}
+
+install_trixie() {
+  write_trixie_wrappers
+  if trixie_ok; then log "cosign + $("$BIN/skopeo" --version): present"; return 0; fi
+  # The combined keyring has trixie's keys from debian-archive-keyring 2023.3+deb12u1 on.
+  [ -e /usr/share/keyrings/debian-archive-trixie-stable.gpg ] || as_root apt-get install -y -qq --only-upgrade debian-archive-keyring >/dev/null
+  rm -rf "$TRIXIE"
+  mkdir -p "$TRIXIE/apt/lists/partial" "$TRIXIE/apt/cache/archives/partial" "$TRIXIE/debs" "$TRIXIE/root"
+  echo "deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] $(debian_mirror) trixie main" > "$TRIXIE/apt/sources.list"
+  log "trixie: apt-get update (private lists in $TRIXIE/apt) + download cosign skopeo libc6 ..."
+  trixie_apt update -qq
+  if ! (cd "$TRIXIE/debs" && trixie_apt download -qq cosign skopeo libc6 libgpgme11t64 libassuan9 libgpg-error0 libsqlite3-0 \
+          > "$TRIXIE/download.log" 2>&1); then
+    grep -v 'unsandboxed' "$TRIXIE/download.log" >&2 || true
+    die "trixie: apt-get download failed"
+  fi
+  local d n=0
+  for d in "$TRIXIE"/debs/*.deb; do dpkg-deb -x "$d" "$TRIXIE/root"; n=$((n + 1)); done
+  [ $n -ge 7 ] || die "trixie: only $n of 7 packages downloaded (see above)"
+  (cd "$TRIXIE/debs" && ls) > "$TRIXIE/packages.txt"
+  rm -rf "$TRIXIE/apt" "$TRIXIE/debs" "$TRIXIE/download.log"
+  trixie_ok || die "trixie cosign/skopeo do not run (try: $BIN/skopeo --version)"
+  log "trixie: $("$BIN/skopeo" --version), cosign $(sed -n 's/^cosign_\(.*\)_[a-z0-9]*\.deb$/\1/p' "$TRIXIE/packages.txt")"
+}
+
+install_ferro() {
+  if [ -x "$FERRO" ] && grep -q "^\"ferro-oci-server $FERRO_VERSION " "$DIR/cargo/.crates.toml" 2>/dev/null; then
+    log "ferro-oci-server $FERRO_VERSION: present"; return 0
+  fi
+  local cargo=${CARGO:-}
+  [ -n "$cargo" ] || cargo=$(command -v cargo || true)
+  [ -n "$cargo" ] || { [ -x "$HOME/.cargo/bin/cargo" ] && cargo=$HOME/.cargo/bin/cargo; } || true
+  [ -n "$cargo" ] || die "cargo not found: needed to build ferro-oci-server (install Rust with rustup)"
+  log "ferro-oci-server $FERRO_VERSION: cargo install (about 2.5 min on 2 cores)"
+  local t0=$SECONDS
+  "$cargo" install --quiet --locked --root "$DIR/cargo" "ferro-oci-server@$FERRO_VERSION"
+  [ -x "$FERRO" ] || die "cargo install did not produce $FERRO"
+  log "ferro-oci-server built in $((SECONDS - t0)) s"
+}
+
+# write_if_changed FILE MODE < content: rewrite only when the content differs (keeps reruns quiet).
+write_if_changed() {
+  local f=$1 mode=$2 tmp
+  tmp=$(mktemp "$f.XXXXXX")
+  cat > "$tmp"
+  if [ -f "$f" ] && cmp -s "$tmp" "$f"; then rm -f "$tmp"; else chmod "$mode" "$tmp"; mv -f "$tmp" "$f"; fi
+}
+
+install_mkoci() {
+  mkdir -p "$BIN"
+  write_if_changed "$BIN/mkoci" 0755 <<'PYEOF'
+#!/usr/bin/env python3
+"""mkoci DIR [TAG] [CONTENT]: add a minimal one-layer OCI image (a gzip tar holding hello.txt = CONTENT)
+to the OCI image layout DIR under TAG (default "latest"; an existing TAG is replaced, other tags are
+kept) and print its manifest digest. Deterministic: the same CONTENT always gives the same digest,
+distinct CONTENT gives distinct digests. Use with: skopeo copy oci:DIR:TAG docker://..."""
+import gzip, hashlib, io, json, os, sys, tarfile
+
+if len(sys.argv) < 2 or sys.argv[1] in ("-h", "--help"):
+    sys.exit(__doc__)
+out = sys.argv[1]
+tag = sys.argv[2] if len(sys.argv) > 2 else "latest"
+content = (sys.argv[3] if len(sys.argv) > 3 else "hello from sigward peers\n").encode()
+blobs = os.path.join(out, "blobs", "sha256")
+os.makedirs(blobs, exist_ok=True)
+
+def put(b):
+    d = hashlib.sha256(b).hexdigest()
+    with open(os.path.join(blobs, d), "wb") as f:
+        f.write(b)
+    return "sha256:" + d
+
+tb = io.BytesIO()
+with tarfile.open(fileobj=tb, mode="w", format=tarfile.PAX_FORMAT) as tf:
+    ti = tarfile.TarInfo("hello.txt"); ti.size = len(content); ti.mtime = 0; ti.mode = 0o644
+    tf.addfile(ti, io.BytesIO(content))
+raw = tb.getvalue()
+gz = gzip.compress(raw, mtime=0)
+layer = put(gz)
+cfg = json.dumps({"architecture": "amd64", "os": "linux", "config": {"Cmd": ["/hello.txt"]},
+                  "rootfs": {"type": "layers", "diff_ids": ["sha256:" + hashlib.sha256(raw).hexdigest()]}},
+                 separators=(",", ":")).encode()
+man = json.dumps({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+                  "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": put(cfg), "size": len(cfg)},
+                  "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip", "digest": layer, "size": len(gz)}]},
+                 separators=(",", ":")).encode()
+mand = put(man)
+with open(os.path.join(out, "oci-layout"), "w") as f:
+    f.write('{"imageLayoutVersion":"1.0.0"}')
+idx_path = os.path.join(out, "index.json")
+idx = {"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json", "manifests": []}
+if os.path.exists(idx_path):
+    with open(idx_path) as f:
+        idx = json.load(f)
+idx["manifests"] = [m for m in idx.get("manifests", [])
+                    if m.get("annotations", {}).get("org.opencontainers.image.ref.name") != tag]
+idx["manifests"].append({"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": mand, "size": len(man),
+                         "annotations": {"org.opencontainers.image.ref.name": tag}})
+with open(idx_path, "w") as f:
+    json.dump(idx, f)
+print(mand)
+PYEOF
+}
+
+cmd_install() {
+  local t0=$SECONDS
+  mkdir -p "$DIR" "$BIN" "$RUN"
+  install_apt
+  install_trixie
+  install_ferro
+  install_mkoci
+  log "install done in $((SECONDS - t0)) s (dir $DIR)"
+}
+
+# ------------------------------------------------------------------------------ process handling
+pidfile() { echo "$RUN/$1.pid"; }
+
+# running NAME: the pid in NAME's pid file is alive and is still the program we started.
+running() {
+  local pf pid want
+  pf=$(pidfile "$1"); [ -f "$pf" ] || return 1
+  pid=$(cat "$pf" 2>/dev/null) || return 1
+  [[ $pid =~ ^[0-9]+$ ]] && kill -0 "$pid" 2>/dev/null || return 1
+  want=$(cat "$RUN/$1.exe" 2>/dev/null) || return 1
+  tr '\0' ' ' < "/proc/$pid/cmdline" 2>/dev/null | grep -qF -- "$want"
+}
+
+# http_code URL [curl args]: prints the HTTP status, 000 when nothing answers.
+http_code() {
+  local url=$1; shift
+  curl -s -o /dev/null -w '%{http_code}' --max-time 2 "$@" "$url" 2>/dev/null || true
+}
+
+answers() { local c; c=$(http_code "$@"); [ -n "$c" ] && [ "$c" != 000 ]; }
+
+port_open() { (exec 3<> "/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+stop_one() {
+  local name=$1 pf pid
+  pf=$(pidfile "$name")
+  if ! running "$name"; then
+    [ -f "$pf" ] && log "$name: not running (stale pid file removed)"
+  else
+    pid=$(cat "$pf")
+    kill -TERM "$pid" 2>/dev/null || true
+    for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    if kill -0 "$pid" 2>/dev/null; then kill -KILL "$pid" 2>/dev/null || true; fi
+    log "stopped $name (pid $pid)"
+  fi
+  rm -f "$pf"
+}
+
+# start_one NAME PORT URL CURLARGS... -- ENV=VAL... CMD ARGS...
+#   CMD runs in its own session with stdin from /dev/null, output to $RUN/NAME.log. It writes its own pid
+#   (the shell's $$ survives exec), so the pid file is right whether or not setsid had to fork.
+start_one() {
+  local name=$1 port=$2 url=$3; shift 3
+  local curl_args=()
+  while [ "$1" != -- ]; do curl_args+=("$1"); shift; done; shift
+  local pf logf; pf=$(pidfile "$name"); logf=$RUN/$name.log
+  if running "$name"; then
+    if [ "$(cat "$RUN/$name.port" 2>/dev/null)" = "$port" ] && answers "$url" "${curl_args[@]}"; then
+      log "$name: already running on 127.0.0.1:$port (pid $(cat "$pf"))"; return 0
+    fi
+    log "$name: pid $(cat "$pf") runs but does not answer on $port: restarting it"
+    stop_one "$name"
+  fi
+  rm -f "$pf"
+  if port_open "$port"; then
+    die "$name: 127.0.0.1:$port is in use by a process this peers dir did not start (set SIGWARD_REGISTRY_*_PORT)"
+  fi
+  local data=$RUN/$name/data
+  rm -rf "$data"; mkdir -p "$data"
+  "${name}_config" "$port" "$data"
+  echo "$port" > "$RUN/$name.port"
+  # What /proc/PID/cmdline must contain for the pid to count as ours: the last argument (the config
+  # file of a registry, the binary of ferro), so a reused pid is never mistaken for a peer.
+  echo "${*: -1}" > "$RUN/$name.exe"
+  # shellcheck disable=SC2016  # $$ and $@ belong to the inner sh
+  setsid sh -c 'echo $$ > "$0"; exec env "$@"' "$pf" "$@" > "$logf" 2>&1 < /dev/null &
+  local deadline=$((SECONDS + START_TIMEOUT)) pid=""
+  while :; do
+    [ -z "$pid" ] && [ -s "$pf" ] && pid=$(cat "$pf")
+    if [ -n "$pid" ] && answers "$url" "${curl_args[@]}"; then break; fi
+    if [ -n "$pid" ] && ! kill -0 "$pid" 2>/dev/null; then
+      rm -f "$pf"; die "$name exited during startup; last lines of $logf:
+$(tail -n 15 "$logf")"
+    fi
+    if [ $SECONDS -ge $deadline ]; then
+      [ -n "$pid" ] && stop_one "$name"
+      die "$name did not answer $url within ${START_TIMEOUT}s; last lines of $logf:
+$(tail -n 15 "$logf")"
+    fi
+    sleep 0.05
+  done
+  log "$name: started on 127.0.0.1:$port (pid $pid, log $logf)"
+}
+
+# ------------------------------------------------------------------------------------- start
+ensure_pki() {
+  mkdir -p "$PKI"
+  if [ ! -s "$PKI/server.crt" ] || ! openssl verify -CAfile "$PKI/ca.crt" "$PKI/server.crt" >/dev/null 2>&1; then
+    log "pki: new CA + server certificate (DNS:localhost, IP:127.0.0.1) in $PKI"
+    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout "$PKI/ca.key" -out "$PKI/ca.crt" \
+      -days 3650 -subj '/CN=sigward test CA' \
+      -addext 'basicConstraints=critical,CA:TRUE' -addext 'keyUsage=critical,keyCertSign,cRLSign' 2>/dev/null
+    openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout "$PKI/server.key" -out "$PKI/server.csr" \
+      -subj '/CN=localhost' 2>/dev/null
+    printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\nbasicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth\n' \
+      > "$PKI/server.ext"
+    openssl x509 -req -in "$PKI/server.csr" -CA "$PKI/ca.crt" -CAkey "$PKI/ca.key" -CAcreateserial -out "$PKI/server.crt" \
+      -days 825 -extfile "$PKI/server.ext" 2>/dev/null
+    chmod 0600 "$PKI/ca.key" "$PKI/server.key"
+  fi
+  if [ ! -s "$PKI/htpasswd" ] || ! htpasswd -vb "$PKI/htpasswd" "$REG_USER" "$REG_PASSWORD" >/dev/null 2>&1; then
+    htpasswd -Bbc "$PKI/htpasswd" "$REG_USER" "$REG_PASSWORD" 2>/dev/null
+  fi
+}
+
+# Client-side files for skopeo/cosign/docker-style tools.
+write_client_files() {
+  local h
+  for h in "127.0.0.1:$TLS_PORT" "localhost:$TLS_PORT"; do
+    mkdir -p "$DIR/certs.d/$h"; cp -f "$PKI/ca.crt" "$DIR/certs.d/$h/ca.crt"
+  done
+  mkdir -p "$DIR/skopeo/registries.d" "$DIR/docker-config"
+  printf 'default-docker:\n  use-sigstore-attachments: true\n' > "$DIR/skopeo/registries.d/default.yaml"
+  # The trixie skopeo has no /etc/containers/policy.json: a copy without --policy fails.
+  printf '{"default":[{"type":"insecureAcceptAnything"}]}\n' > "$DIR/skopeo/policy-accept.json"
+  local auth; auth=$(printf '%s:%s' "$REG_USER" "$REG_PASSWORD" | base64 -w0)
+  printf '{"auths":{"127.0.0.1:%s":{"auth":"%s"},"localhost:%s":{"auth":"%s"}}}\n' "$TLS_PORT" "$auth" "$TLS_PORT" "$auth" \
+    > "$DIR/docker-config/config.json"
+  chmod 0600 "$DIR/docker-config/config.json"
+  mkdir -p "$DIR/tuf"
+}
+
+registry-tls_config() {
+  cat > "$RUN/registry-tls/config.yml" <<YAML
+version: 0.1
+log: {level: info, accesslog: {disabled: true}}
+storage: {filesystem: {rootdirectory: $2}, delete: {enabled: true}}
+http:
+  addr: 127.0.0.1:$1
+  secret: sigward-peers-not-a-secret
+  tls: {certificate: $PKI/server.crt, key: $PKI/server.key}
+auth: {htpasswd: {realm: sigward-test, path: $PKI/htpasswd}}
+YAML
+}
+
+registry-http_config() {
+  cat > "$RUN/registry-http/config.yml" <<YAML
+version: 0.1
+log: {level: info, accesslog: {disabled: true}}
+storage: {filesystem: {rootdirectory: $2}, delete: {enabled: true}}
+http:
+  addr: 127.0.0.1:$1
+  secret: sigward-peers-not-a-secret
+YAML
+}
+
+ferro_config() { :; }   # configured through the environment (see start_one call)
+
+write_env() {
+  write_if_changed "$DIR/env" 0644 <<EOF
+# Written by scripts/peers.sh start: peers for sigward's integration tests (all on 127.0.0.1).
+# Usage: . $DIR/env
+export SIGWARD_PEERS_DIR='$DIR'
+# distribution 2.8, TLS (cert SANs: localhost, 127.0.0.1; CA below) + basic auth, delete enabled, no referrers API
+export SIGWARD_TEST_REGISTRY_TLS='127.0.0.1:$TLS_PORT'
+export SIGWARD_TEST_REGISTRY_CA='$PKI/ca.crt'
+export SIGWARD_TEST_REGISTRY_USER='$REG_USER'
+export SIGWARD_TEST_REGISTRY_PASSWORD='$REG_PASSWORD'
+# distribution 2.8, plain HTTP, no auth, no referrers API
+export SIGWARD_TEST_REGISTRY_HTTP='127.0.0.1:$HTTP_PORT'
+# ferro-oci-server $FERRO_VERSION, plain HTTP, no auth, OCI 1.1 referrers API (tags/manifests kept in memory)
+export SIGWARD_TEST_REGISTRY_FERRO='127.0.0.1:$FERRO_PORT'
+# tools: cosign 2.5, skopeo 1.18 (Debian 13), mkoci DIR [TAG] [CONTENT] -> prints manifest digest
+export SIGWARD_TEST_COSIGN='$BIN/cosign'
+export SIGWARD_TEST_SKOPEO='$BIN/skopeo'
+export SIGWARD_TEST_MKOCI='$BIN/mkoci'
+# skopeo: global --registries.d (use-sigstore-attachments: true) and --policy (accept anything; the trixie
+# skopeo has no /etc/containers/policy.json); --src-cert-dir/--dest-cert-dir for the TLS registry.
+export SIGWARD_TEST_SKOPEO_REGISTRIES_D='$DIR/skopeo/registries.d'
+export SIGWARD_TEST_SKOPEO_POLICY='$DIR/skopeo/policy-accept.json'
+export SIGWARD_TEST_SKOPEO_CERT_DIR='$DIR/certs.d/127.0.0.1:$TLS_PORT'
+# Credentials: nothing here depends on ~/.docker/config.json. Pass them explicitly (cosign
+# --registry-username/--registry-password, skopeo --src-creds/--dest-creds), or point a tool at this
+# ready-made docker config dir (DOCKER_CONFIG=...) for the TLS registry under both host names.
+export SIGWARD_TEST_DOCKER_CONFIG='$DIR/docker-config'
+# cosign stays offline in key mode only with these flags (checked: no outbound connection at all):
+#   sign/attest/sign-blob:           --tlog-upload=false (and -y)
+#   verify/verify-attestation/-blob: --insecure-ignore-tlog
+# Without them cosign goes to rekor.sigstore.dev or tuf-repo-cdn.sigstore.dev, whatever SIGSTORE_*
+# variables say. TUF_ROOT keeps any TUF cache cosign might write here instead of in ~/.sigstore.
+# TLS registry: --registry-cacert \$SIGWARD_TEST_REGISTRY_CA (or SSL_CERT_FILE=... for that command only).
+export TUF_ROOT='$DIR/tuf'
+EOF
+}
+
+cmd_start() {
+  local t0=$SECONDS
+  local c
+  for c in docker-registry htpasswd curl openssl; do
+    command -v "$c" >/dev/null || die "$c missing: run $0 install"
+  done
+  [ -x "$FERRO" ] || die "$FERRO missing: run $0 install"
+  mkdir -p "$RUN/registry-tls" "$RUN/registry-http" "$RUN/ferro"
+  ensure_pki
+  write_client_files
+  start_one registry-tls "$TLS_PORT" "https://127.0.0.1:$TLS_PORT/v2/" --cacert "$PKI/ca.crt" -- \
+    "$(command -v docker-registry)" serve "$RUN/registry-tls/config.yml"
+  start_one registry-http "$HTTP_PORT" "http://127.0.0.1:$HTTP_PORT/v2/" -- \
+    "$(command -v docker-registry)" serve "$RUN/registry-http/config.yml"
+  start_one ferro "$FERRO_PORT" "http://127.0.0.1:$FERRO_PORT/v2/" -- \
+    FERRO_OCI_LISTEN="127.0.0.1:$FERRO_PORT" FERRO_OCI_STORAGE_DIR="$RUN/ferro/data" RUST_LOG=warn "$FERRO"
+  write_env
+  log "ready in $((SECONDS - t0)) s; env file: $DIR/env"
+}
+
+# ---------------------------------------------------------------------------- stop/status/env
+NAMES=(registry-tls registry-http ferro)
+
+cmd_stop() {
+  local n
+  for n in "${NAMES[@]}"; do stop_one "$n"; done
+}
+
+cmd_status() {
+  local n port url args
+  for n in "${NAMES[@]}"; do
+    port=$(cat "$RUN/$n.port" 2>/dev/null || echo '?')
+    if running "$n"; then
+      args=(); url="http://127.0.0.1:$port/v2/"
+      [ "$n" = registry-tls ] && { url="https://127.0.0.1:$port/v2/"; args=(--cacert "$PKI/ca.crt"); }
+      printf '%-14s running  pid %-8s 127.0.0.1:%-6s HTTP %s  log %s\n' "$n" "$(cat "$(pidfile "$n")")" "$port" \
+        "$(http_code "$url" "${args[@]}")" "$RUN/$n.log"
+    else
+      printf '%-14s stopped\n' "$n"
+    fi
+  done
+  [ -f "$DIR/env" ] && echo "env file: $DIR/env"
+  return 0
+}
+
+cmd_env() {
+  [ -f "$DIR/env" ] || die "no $DIR/env yet: run $0 start"
+  cat "$DIR/env"
+}
+
+case "${1:-}" in
+  install) cmd_install ;;
+  start) cmd_start ;;
+  stop) cmd_stop ;;
+  restart) cmd_stop; cmd_start ;;
+  status) cmd_status ;;
+  env) cmd_env ;;
+  *) sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
+esac

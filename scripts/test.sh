@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# The whole test suite, as CI runs it: install and start the real peers (registries, cosign,
+# skopeo), then lint and run every test against them in one release build.
+#   scripts/test.sh            everything
+#   scripts/test.sh -- ARGS    extra arguments for `cargo test` (e.g. a test name filter)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export CARGO_TERM_COLOR=${CARGO_TERM_COLOR:-never}
+
+step() { printf '\n==> %s\n' "$*"; }
+
+step "toolchain and peers"
+bash scripts/peers.sh install
+bash scripts/peers.sh start
+# shellcheck disable=SC1091
+source "${SIGWARD_PEERS_DIR:-$PWD/.peers}/env"
+trap 'bash scripts/peers.sh stop >/dev/null 2>&1 || true' EXIT
+
+step "format and lints"
+cargo fmt --all --check
+cargo clippy --workspace --all-targets --release -- -D warnings
+
+step "tests (release build, real peers)"
+shift_args=()
+if [ "${1:-}" = "--" ]; then shift; shift_args=("$@"); fi
+cargo test --workspace --release -- "${shift_args[@]}"
+
+step "fuzz targets build"
+bash scripts/fuzz.sh build
