@@ -132,7 +132,7 @@ pub struct FetchedManifest {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Manifest {
     /// A single-platform image (or artifact) manifest.
-    Image(ImageManifest),
+    Image(Box<ImageManifest>),
     /// A multi-platform index.
     Index(ImageIndex),
 }

@@ -90,7 +90,9 @@ impl RegistryClient {
         match self.get_manifest_if_exists(image, &tag).await? {
             None => Ok(None),
             Some(fetched) => match fetched.manifest {
-                Manifest::Image(manifest) => Ok(Some(SignatureManifest { manifest })),
+                Manifest::Image(manifest) => Ok(Some(SignatureManifest {
+                    manifest: *manifest,
+                })),
                 Manifest::Index(_) => Err(RegistryError::MalformedManifest {
                     reason: format!("{tag} is an index, not a signature manifest"),
                 }),

@@ -24,6 +24,7 @@ pub struct Peers {
     pub skopeo_policy: PathBuf,
     pub cert_dir: PathBuf,
     pub tuf_root: PathBuf,
+    pub docker_config: PathBuf,
 }
 
 fn env_file_values() -> HashMap<String, String> {
@@ -74,6 +75,7 @@ impl Peers {
             skopeo_policy: v("SIGWARD_TEST_SKOPEO_POLICY").into(),
             cert_dir: v("SIGWARD_TEST_SKOPEO_CERT_DIR").into(),
             tuf_root: v("TUF_ROOT").into(),
+            docker_config: v("SIGWARD_TEST_DOCKER_CONFIG").into(),
         })
     }
 

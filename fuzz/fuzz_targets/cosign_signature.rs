@@ -1,0 +1,29 @@
+#![no_main]
+
+use std::sync::LazyLock;
+
+use libfuzzer_sys::fuzz_target;
+use sigward_verify::{verify_with_key, CosignSignature, PublicKey};
+
+/// crates/verify/tests/data/keys/p256.pub
+const KEY_PEM: &[u8] = b"-----BEGIN PUBLIC KEY-----
+MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAE5tkeH/7CdtiIV0U+qHsHJ65xE432
+v86p2qmAT10L2249Zt8p+r5UxLaFDnbzVja4dA3pjePw7cfaDRErqTLgTw==
+-----END PUBLIC KEY-----
+";
+const DIGEST: &str = "sha256:857b8cdc1729d81221fa2f2615ae43bc9ca4cab4ba665c3f3ae9fd0e571c5104";
+
+static KEY: LazyLock<PublicKey> =
+    LazyLock::new(|| PublicKey::parse(KEY_PEM).expect("the fixture key parses"));
+
+// Input: signature annotation, one newline, payload bytes.
+fuzz_target!(|bytes: &[u8]| {
+    let (signature, payload) = match bytes.iter().position(|&b| b == b'\n') {
+        Some(i) => (&bytes[..i], &bytes[i + 1..]),
+        None => (bytes, &[][..]),
+    };
+    let Ok(signature_base64) = std::str::from_utf8(signature) else {
+        return;
+    };
+    let _ = verify_with_key(CosignSignature { payload, signature_base64 }, &KEY, DIGEST);
+});
