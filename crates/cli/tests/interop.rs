@@ -394,3 +394,35 @@ fn manifest_size(p: &Peers, repo: &str, digest: &str) -> usize {
     .stdout
     .len()
 }
+
+/// cosign signs with an Ed25519 key (openssl-made, imported with `cosign import-key-pair`):
+/// sigward verifies it, and cosign verifies what sigward signs with the same key file.
+#[test]
+fn cosign_imported_ed25519_key() {
+    let p = peers!("cosign_imported_ed25519_key");
+    let dir = workdir("ed25519");
+    let (image, digest) = p.push_image(&p.http, &unique("interop/ed25519"), "v1", &dir);
+    let pem = dir.join("ed25519.pem");
+    run(Command::new("openssl")
+        .args(["genpkey", "-algorithm", "ed25519", "-out"])
+        .arg(&pem));
+    run(p
+        .cosign()
+        .current_dir(&dir)
+        .env("COSIGN_PASSWORD", PASSWORD)
+        .args(["import-key-pair", "--key"])
+        .arg(&pem)
+        .args(["--output-key-prefix", "imported"]));
+    let key = dir.join("imported.key").display().to_string();
+    let public = dir.join("imported.pub").display().to_string();
+    cosign_sign(&p, &p.http, &key, &pinned(&image, &digest), &[]);
+    let sigs = verified_json(&mut sigward_verify(&p, &p.http, &public, &image, &[]));
+    assert_eq!(
+        sigs[0]["critical"]["image"]["docker-manifest-digest"],
+        digest.as_str()
+    );
+    // sigward signing with the cosign-imported Ed25519 key is accepted by cosign.
+    let (image2, _) = p.push_image(&p.http, &unique("interop/ed25519-2"), "v1", &dir);
+    sigward_sign(&p, &p.http, &key, &image2, &[]);
+    run(&mut cosign_verify(&p, &p.http, &public, &image2));
+}
