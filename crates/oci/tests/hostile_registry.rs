@@ -470,3 +470,110 @@ async fn plain_http_needs_the_flag() {
         .await
         .unwrap();
 }
+
+fn sig_manifest(layers: usize, layer_size: u64, payload_digest: &Digest) -> Vec<u8> {
+    let layer = serde_json::json!({
+        "mediaType": "application/vnd.dev.cosign.simplesigning.v1+json",
+        "digest": payload_digest.to_string(), "size": layer_size,
+        "annotations": {"dev.cosignproject.cosign/signature": "MEUCIQ=="}
+    });
+    serde_json::to_vec(&serde_json::json!({
+        "schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": payload_digest.to_string(), "size": 2},
+        "layers": vec![layer; layers]
+    }))
+    .unwrap()
+}
+
+#[tokio::test]
+async fn signatures_per_image_are_capped() {
+    let payload = b"{}".to_vec();
+    let pd = Digest::sha256_of(&payload);
+    let manifest = sig_manifest(1000, payload.len() as u64, &pd);
+    let (port, requests) = serve(Arc::new(move |req, _| {
+        v2_open(req).unwrap_or_else(|| {
+            if req.path.contains("/blobs/") {
+                ok(&payload, &[])
+            } else {
+                ok(&manifest, &[OCI])
+            }
+        })
+    }))
+    .await;
+    let c = client(Duration::from_secs(10));
+    let image_digest = Digest::sha256_of(b"image");
+    let layers = c
+        .tag_signatures(&image(port, "many"), &image_digest)
+        .await
+        .unwrap();
+    assert_eq!(layers.len(), sigward_limits::MAX_SIGNATURES_PER_IMAGE);
+    // ping + manifest + one blob per kept layer, not 1000.
+    assert_eq!(
+        requests.load(Ordering::SeqCst),
+        2 + sigward_limits::MAX_SIGNATURES_PER_IMAGE
+    );
+}
+
+#[tokio::test]
+async fn oversized_signature_layer_is_refused_before_download() {
+    let pd = Digest::sha256_of(b"x");
+    let manifest = sig_manifest(1, sigward_limits::MAX_BLOB_BYTES + 1, &pd);
+    let (port, requests) = serve(Arc::new(move |req, _| {
+        v2_open(req).unwrap_or_else(|| {
+            assert!(
+                !req.path.contains("/blobs/"),
+                "the blob must not be fetched"
+            );
+            ok(&manifest, &[OCI])
+        })
+    }))
+    .await;
+    let err = client(Duration::from_secs(5))
+        .tag_signatures(&image(port, "big-sig"), &Digest::sha256_of(b"image"))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, RegistryError::TooLarge { limit, .. } if limit == sigward_limits::MAX_BLOB_BYTES),
+        "{err}"
+    );
+    assert_eq!(requests.load(Ordering::SeqCst), 2);
+}
+
+#[tokio::test]
+async fn oversized_token_response_is_refused() {
+    let (port, _) = serve(Arc::new(|req, port| {
+        if req.path.starts_with("/token") {
+            return Reply::Endless {
+                content_length: None,
+            };
+        }
+        let challenge = format!("Bearer realm=\"http://127.0.0.1:{port}/token\"");
+        status(401, &[("www-authenticate", &challenge)], "")
+    }))
+    .await;
+    let err = client(Duration::from_secs(10))
+        .get_manifest(&image(port, "x"), "v1")
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, RegistryError::TooLarge { limit, .. } if limit == sigward_limits::MAX_AUTH_RESPONSE_BYTES),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn refused_connection_names_the_registry() {
+    // Bind then drop: nothing listens on this port any more.
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let err = client(Duration::from_secs(5))
+        .get_manifest(&image(port, "x"), "v1")
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, RegistryError::Unreachable { ref registry, .. } if *registry == format!("127.0.0.1:{port}")),
+        "{err}"
+    );
+}
