@@ -70,6 +70,13 @@ fn write_private(path: &Path, bytes: &[u8]) -> Result<(), String> {
     let mut f = options
         .open(path)
         .map_err(|e| format!("{}: {e}", path.display()))?;
+    // `mode` applies only when the file is created: tighten an overwritten one too.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        f.set_permissions(std::fs::Permissions::from_mode(0o600))
+            .map_err(|e| format!("{}: {e}", path.display()))?;
+    }
     f.write_all(bytes)
         .map_err(|e| format!("{}: {e}", path.display()))
 }
@@ -97,7 +104,18 @@ pub fn load_public_key(path: &Path) -> Result<PublicKey, String> {
 
 pub fn load_private_key(path: &Path) -> Result<PrivateKey, String> {
     let bytes = read_key_file(path)?;
-    let password = password(false)?;
+    // Only cosign's encrypted formats have a password; do not ask for one otherwise.
+    let encrypted = [
+        sigward_sign::cosign_key::SIGSTORE_PRIVATE_KEY_PEM_LABEL,
+        sigward_sign::cosign_key::COSIGN_PRIVATE_KEY_PEM_LABEL,
+    ]
+    .iter()
+    .any(|label| bytes.windows(label.len()).any(|w| w == label.as_bytes()));
+    let password = if encrypted {
+        password(false)?
+    } else {
+        Vec::new()
+    };
     sigward_sign::decrypt_private_key(&bytes, &password)
         .map_err(|e| format!("private key {}: {e}", path.display()))
 }

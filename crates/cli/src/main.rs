@@ -2,7 +2,9 @@
 //!
 //! Each subcommand parses flags (cosign's names where cosign has the same feature), builds the
 //! registry client and the engine, runs one engine call, and turns its result into output and
-//! an exit code: 0 when everything asked for succeeded, 1 otherwise, with the reason on stderr.
+//! an exit code: 0 when everything asked for succeeded, 1 otherwise, with the reason on stderr
+//! (2 for a command line that does not parse). With several images, every image is attempted
+//! and every failure reported.
 
 mod keys;
 mod output;
@@ -138,24 +140,30 @@ async fn sign(args: SignArgs) -> Result<(), String> {
         annotations: args.annotations,
         recursive: args.recursive,
     };
+    let mut failed = Vec::new();
     for image in &images {
-        let outcomes = engine
-            .sign_image(image, &key, &options)
-            .await
-            .map_err(|e| e.to_string())?;
-        for o in outcomes {
-            if o.already_signed {
-                eprintln!(
-                    "{}@{}: already signed with this key; nothing added",
-                    image.name(),
-                    o.digest
-                );
-            } else {
-                eprintln!("Signed {}@{}", image.name(), o.digest);
+        match engine.sign_image(image, &key, &options).await {
+            Ok(outcomes) => {
+                for o in outcomes {
+                    if o.already_signed {
+                        eprintln!(
+                            "{}@{}: already signed with this key; nothing added",
+                            image.name(),
+                            o.digest
+                        );
+                    } else {
+                        eprintln!("Signed {}@{}", image.name(), o.digest);
+                    }
+                }
             }
+            Err(e) => failed.push(e.to_string()),
         }
     }
-    Ok(())
+    if failed.is_empty() {
+        Ok(())
+    } else {
+        Err(failed.join("\nError: "))
+    }
 }
 
 async fn verify(args: VerifyArgs) -> Result<(), String> {

@@ -426,3 +426,48 @@ fn cosign_imported_ed25519_key() {
     sigward_sign(&p, &p.http, &key, &image2, &[]);
     run(&mut cosign_verify(&p, &p.http, &public, &image2));
 }
+
+/// P-384 and P-521 keys (openssl-made PKCS#8, no password): cosign and skopeo hash with SHA-256
+/// on every curve, and must accept what sigward signs; signing by digest writes `name@digest`,
+/// which containers/image's matchRepoDigestOrExact accepts for a pull by digest.
+#[test]
+fn p384_p521_keys_and_digest_signing_interoperate() {
+    let p = peers!("p384_p521_keys_and_digest_signing_interoperate");
+    let dir = workdir("curves");
+    for curve in ["P-384", "P-521"] {
+        let (image, digest) = p.push_image(&p.tls, &unique("interop/curve"), "v1", &dir);
+        let key = dir.join(format!("{curve}.pem"));
+        let public = dir.join(format!("{curve}.pub"));
+        run(Command::new("openssl")
+            .args(["genpkey", "-algorithm", "EC", "-pkeyopt"])
+            .arg(format!("ec_paramgen_curve:{curve}"))
+            .arg("-out")
+            .arg(&key));
+        run(Command::new("openssl")
+            .arg("pkey")
+            .arg("-in")
+            .arg(&key)
+            .arg("-pubout")
+            .arg("-out")
+            .arg(&public));
+        let (key, public) = (key.display().to_string(), public.display().to_string());
+        let by_digest = pinned(&image, &digest);
+        // No COSIGN_PASSWORD and no terminal: an unencrypted key needs no password.
+        run(p
+            .sigward()
+            .args(["sign", "--tlog-upload=false", "--key", &key])
+            .args(p.registry_flags(&p.tls))
+            .arg(&by_digest));
+        let out = run(&mut cosign_verify(&p, &p.tls, &public, &by_digest));
+        let sigs: Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(
+            sigs[0]["critical"]["identity"]["docker-reference"],
+            by_digest.as_str(),
+            "{curve}"
+        );
+        let policy = skopeo_policy(&dir, &p.tls, &public, "matchRepoDigestOrExact");
+        skopeo_pull(&p, &dir, &p.tls, &policy, &by_digest)
+            .unwrap_or_else(|e| panic!("{curve}: {e}"));
+        verified_json(&mut sigward_verify(&p, &p.tls, &public, &by_digest, &[]));
+    }
+}

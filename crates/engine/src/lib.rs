@@ -234,13 +234,15 @@ impl Engine {
             }
             targets.extend(index.manifests.iter().map(|d| d.digest.clone()));
         }
-        let identity = docker_reference(image);
         let public = key.public_key();
         let mut outcomes = Vec::new();
         for digest in targets {
-            let payload =
-                SimpleSigningPayload::new(&identity, &digest.to_string(), &options.annotations)
-                    .to_bytes();
+            let payload = SimpleSigningPayload::new(
+                &docker_reference(image, &digest),
+                &digest.to_string(),
+                &options.annotations,
+            )
+            .to_bytes();
             let existing = self
                 .client
                 .tag_signatures(image, &digest)
@@ -291,12 +293,16 @@ enum Source {
     Referrers,
 }
 
-/// The identity written into a signature: the reference the user signed, without the digest
-/// (containers/image's `matchRepoDigestOrExact` then accepts pulls by that tag and by digest).
-pub fn docker_reference(image: &ImageReference) -> String {
-    match image.tag() {
-        Some(tag) if image.digest().is_none() => format!("{}:{}", image.name(), tag),
-        _ => image.name(),
+/// The identity written into a signature. Signed by tag: `name:tag` (the tag defaulting to
+/// `latest`), so containers/image's `matchRepoDigestOrExact` accepts pulls by that tag and by
+/// digest. Signed by digest only: `name@digest`, which that rule accepts for pulls by digest
+/// (cosign writes the bare repository there, which the rule rejects). cosign itself does not
+/// check this field.
+pub fn docker_reference(image: &ImageReference, digest: &Digest) -> String {
+    match (image.tag(), image.digest()) {
+        (Some(tag), _) => format!("{}:{}", image.name(), tag),
+        (None, Some(_)) => format!("{}@{}", image.name(), digest),
+        (None, None) => format!("{}:latest", image.name()),
     }
 }
 
@@ -329,4 +335,41 @@ fn check_layer(
     }
     Err(sigward_verify::Error::most_specific(failures)
         .unwrap_or(sigward_verify::Error::NoTrustedKey))
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn docker_reference_follows_what_was_signed() {
+        let d = Digest::parse(
+            "sha256:857b8cdc1729d81221fa2f2615ae43bc9ca4cab4ba665c3f3ae9fd0e571c5104",
+        )
+        .unwrap();
+        let r = |s: &str| ImageReference::parse(s).unwrap();
+        assert_eq!(
+            docker_reference(&r("reg.example/app:v1"), &d),
+            "reg.example/app:v1"
+        );
+        assert_eq!(
+            docker_reference(&r("reg.example/app"), &d),
+            "reg.example/app:latest"
+        );
+        assert_eq!(
+            docker_reference(&r(&format!("reg.example/app@{d}")), &d),
+            format!("reg.example/app@{d}")
+        );
+        assert_eq!(
+            docker_reference(&r(&format!("reg.example/app:v2@{d}")), &d),
+            "reg.example/app:v2"
+        );
+        // For a recursive signature the child digest is named.
+        let child = Digest::sha256_of(b"child");
+        assert_eq!(
+            docker_reference(&r(&format!("reg.example/app@{d}")), &child),
+            format!("reg.example/app@{child}")
+        );
+    }
 }

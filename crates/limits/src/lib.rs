@@ -37,6 +37,7 @@ pub const MAX_KEY_FILE_BYTES: u64 = 64 * 1024;
 /// Largest base64 signature annotation accepted on a signature layer.
 pub const MAX_SIGNATURE_ANNOTATION_BYTES: usize = 16 * 1024;
 
-/// Largest scrypt work factor (N) accepted from an encrypted key file: cosign writes 2^15,
-/// skopeo 2^16; anything far above would let a hostile file burn minutes and gigabytes.
+/// Largest scrypt work factor (log2 N) accepted from an encrypted key file: cosign 2.5 and
+/// skopeo write 2^16 (sigward writes 2^15, which every cosign release reads); anything far
+/// above would let a hostile file burn minutes and gigabytes.
 pub const MAX_SCRYPT_LOG_N: u8 = 20;

@@ -427,7 +427,9 @@ impl RegistryClient {
                 None,
             )
             .await?;
-        if resp.status() == StatusCode::NOT_FOUND {
+        // 404 is what the spec says a registry without the API answers; some answer 400, 405,
+        // 406 or 501 instead. All mean: use the tag schema.
+        if matches!(resp.status().as_u16(), 400 | 404 | 405 | 406 | 501) {
             return Ok(None);
         }
         let what = format!("referrers of {digest}");
@@ -584,7 +586,13 @@ impl RegistryClient {
         let https = base_url("https", host)?;
         let (base, resp) = match self.ping(registry, &https).await {
             Ok(resp) => (https, resp),
-            Err(e @ RegistryError::Unreachable { .. }) if self.inner.config.allow_http => {
+            // Fall back only when the server answered in plain HTTP or hung up on the TLS
+            // handshake; a certificate error stays an error, so it cannot be downgraded away.
+            Err(e)
+                if self.inner.config.allow_http
+                    && matches!(&e, RegistryError::Unreachable { reason, .. }
+                        if is_http_answer(reason) || is_hangup(reason)) =>
+            {
                 let http = base_url("http", host)?;
                 match self.ping(registry, &http).await {
                     Ok(resp) => (http, resp),
@@ -816,6 +824,12 @@ fn url_escape(s: &str) -> String {
         }
     }
     out
+}
+
+/// The server closed the connection during the TLS handshake.
+fn is_hangup(reason: &str) -> bool {
+    let r = reason.to_ascii_lowercase();
+    r.contains("closed") || r.contains("eof") || r.contains("reset")
 }
 
 /// A TLS error caused by the server answering in plain HTTP.

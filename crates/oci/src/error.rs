@@ -129,4 +129,16 @@ pub enum RegistryError {
         /// What failed.
         reason: String,
     },
+    /// More signatures than sigward examines: refused rather than silently truncated.
+    #[error("{image} has {count} signatures in {registry}, more than the {limit} sigward examines; remove stale ones")]
+    TooManySignatures {
+        /// Registry host.
+        registry: String,
+        /// The repository.
+        image: String,
+        /// How many there are.
+        count: usize,
+        /// The limit.
+        limit: usize,
+    },
 }

@@ -126,8 +126,9 @@ impl RegistryClient {
         let referrers = self
             .referrers(image, digest, Some(COSIGN_SIGNATURE_ARTIFACT_TYPE))
             .await?;
+        too_many(image, referrers.len())?;
         let mut out = Vec::new();
-        for descriptor in referrers.into_iter().take(limits::MAX_SIGNATURES_PER_IMAGE) {
+        for descriptor in referrers {
             let fetched = self
                 .get_manifest(image, &descriptor.digest.to_string())
                 .await?;
@@ -181,11 +182,12 @@ impl RegistryClient {
         location: SignatureLocation,
     ) -> Result<Vec<SignatureLayer>, RegistryError> {
         let mut out = Vec::new();
-        let layers = manifest
+        let layers: Vec<_> = manifest
             .layers
             .iter()
             .filter(|l| l.media_type == SIMPLE_SIGNING_MEDIA_TYPE)
-            .take(limits::MAX_SIGNATURES_PER_IMAGE);
+            .collect();
+        too_many(image, layers.len())?;
         for layer in layers {
             if layer.size > limits::MAX_BLOB_BYTES {
                 return Err(RegistryError::TooLarge {
@@ -262,6 +264,19 @@ impl RegistryClient {
         self.put_manifest(image, &signature_tag(digest), bytes, OCI_MANIFEST)
             .await
     }
+}
+
+/// Refuses, rather than silently truncates, more signatures than sigward examines.
+fn too_many(image: &ImageReference, count: usize) -> Result<(), RegistryError> {
+    if count > limits::MAX_SIGNATURES_PER_IMAGE {
+        return Err(RegistryError::TooManySignatures {
+            registry: image.domain().to_string(),
+            image: image.name(),
+            count,
+            limit: limits::MAX_SIGNATURES_PER_IMAGE,
+        });
+    }
+    Ok(())
 }
 
 /// The config blob cosign writes for a signature manifest: an OCI image config whose

@@ -502,16 +502,17 @@ async fn signatures_per_image_are_capped() {
     .await;
     let c = client(Duration::from_secs(10));
     let image_digest = Digest::sha256_of(b"image");
-    let layers = c
+    let err = c
         .tag_signatures(&image(port, "many"), &image_digest)
         .await
-        .unwrap();
-    assert_eq!(layers.len(), sigward_limits::MAX_SIGNATURES_PER_IMAGE);
-    // ping + manifest + one blob per kept layer, not 1000.
-    assert_eq!(
-        requests.load(Ordering::SeqCst),
-        2 + sigward_limits::MAX_SIGNATURES_PER_IMAGE
+        .unwrap_err();
+    assert!(
+        matches!(err, RegistryError::TooManySignatures { count: 1000, limit, .. }
+            if limit == sigward_limits::MAX_SIGNATURES_PER_IMAGE),
+        "{err}"
     );
+    // ping + manifest: no blob is fetched.
+    assert_eq!(requests.load(Ordering::SeqCst), 2);
 }
 
 #[tokio::test]

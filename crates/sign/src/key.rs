@@ -135,6 +135,26 @@ impl PrivateKey {
             operation: "signing",
         };
         match &self.signer {
+            // cosign and containers/image hash with SHA-256 for every curve; aws-lc has no
+            // P-384 + SHA-256 signer, so that one pair goes through RustCrypto's p384.
+            Signer::Ecdsa(_) if self.algorithm() == KeyAlgorithm::EcdsaP384Sha384 => {
+                use p384::ecdsa::signature::hazmat::PrehashSigner;
+                use p384::pkcs8::DecodePrivateKey;
+                let der = self.to_pkcs8_der()?;
+                let signing = p384::ecdsa::SigningKey::from_pkcs8_der(&der).map_err(|_| {
+                    Error::CryptoFailure {
+                        operation: "loading the P-384 key",
+                    }
+                })?;
+                let prehash = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, message);
+                let sig: p384::ecdsa::Signature =
+                    signing
+                        .sign_prehash(prehash.as_ref())
+                        .map_err(|_| Error::CryptoFailure {
+                            operation: "signing",
+                        })?;
+                Ok(sig.to_der().as_bytes().to_vec())
+            }
             Signer::Ecdsa(key) => Ok(key
                 .sign(&SystemRandom::new(), message)
                 .map_err(failed)?
@@ -207,7 +227,7 @@ fn ecdsa_signing_algorithm(
     match curve {
         OID_P256 => Ok(&signature::ECDSA_P256_SHA256_ASN1_SIGNING),
         OID_P384 => Ok(&signature::ECDSA_P384_SHA384_ASN1_SIGNING),
-        OID_P521 => Ok(&signature::ECDSA_P521_SHA512_ASN1_SIGNING),
+        OID_P521 => Ok(&signature::ECDSA_P521_SHA256_ASN1_SIGNING),
         other => Err(Error::UnsupportedKeyType {
             key_type: format!("elliptic curve OID {other}"),
         }),
@@ -429,5 +449,41 @@ mod tests {
         let der = key.to_pkcs8_der().unwrap();
         let hex: String = der.iter().map(|b| format!("{b:02x}")).collect();
         assert!(!debug.contains(&hex[hex.len() - 16..]));
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod cosign_hash_tests {
+    use aws_lc_rs::signature::{UnparsedPublicKey, ECDSA_P384_SHA256_ASN1, ECDSA_P521_SHA256_ASN1};
+
+    use super::*;
+
+    /// cosign and containers/image verify key signatures over SHA-256 on every curve.
+    #[test]
+    fn p384_and_p521_sign_over_sha256_like_cosign() {
+        let rng = SystemRandom::new();
+        for (alg, verify_alg, point_len) in [
+            (
+                &signature::ECDSA_P384_SHA384_ASN1_SIGNING,
+                &ECDSA_P384_SHA256_ASN1,
+                97,
+            ),
+            (
+                &signature::ECDSA_P521_SHA512_ASN1_SIGNING,
+                &ECDSA_P521_SHA256_ASN1,
+                133,
+            ),
+        ] {
+            let der = EcdsaKeyPair::generate_pkcs8(alg, &rng).unwrap();
+            let key = PrivateKey::from_pkcs8_der(der.as_ref()).unwrap();
+            let sig = key.sign(b"payload").unwrap();
+            let spki = key.public_key().spki_der().to_vec();
+            let point = &spki[spki.len() - point_len..];
+            UnparsedPublicKey::new(verify_alg, point)
+                .verify(b"payload", &sig)
+                .unwrap();
+            key.public_key().verify(b"payload", &sig).unwrap();
+        }
     }
 }

@@ -99,7 +99,7 @@ pub enum Error {
     },
 
     /// A valid signature lacking a required claim (`-a key=value`).
-    #[error("signature lacks required annotation {key}={expected:?} (found {found:?})")]
+    #[error("signature lacks required annotation {key}={expected} ({})", match found { Some(v) => format!("it signs {key}={v}"), None => format!("it has no {key}") })]
     AnnotationMismatch {
         /// The claim key.
         key: String,

@@ -190,7 +190,9 @@ impl PublicKey {
     /// Checks `signature` over `message`.
     ///
     /// ECDSA signatures are ASN.1 DER as cosign writes them; fixed-width `r || s` (IEEE P1363)
-    /// is also accepted when its length fits the curve. RSA (`rsaEncryption`) keys accept
+    /// is also accepted when its length fits the curve. P-384 and P-521 signatures may hash
+    /// with SHA-256 (what cosign and containers/image do with key files) or with the curve's
+    /// own hash (SHA-384, SHA-512). RSA (`rsaEncryption`) keys accept
     /// PKCS#1 v1.5 then PSS, both over SHA-256; `id-RSASSA-PSS` keys accept PSS only.
     /// Ed25519 is pure Ed25519 over the message (not Ed25519ph).
     pub fn verify(&self, message: &[u8], signature: &[u8]) -> Result<(), Error> {
@@ -204,22 +206,44 @@ impl PublicKey {
                 message,
                 signature,
             ),
+            // cosign and containers/image sign with SHA-256 whatever the curve; Sigstore's
+            // key details pair P-384 with SHA-384 and P-521 with SHA-512. Both are accepted.
             KeyAlgorithm::EcdsaP384Sha384 => verify_ecdsa(
                 key,
-                &signature::ECDSA_P384_SHA384_ASN1,
+                &signature::ECDSA_P384_SHA256_ASN1,
                 &signature::ECDSA_P384_SHA384_FIXED,
                 48,
                 message,
                 signature,
-            ),
+            )
+            .or_else(|_| {
+                verify_ecdsa(
+                    key,
+                    &signature::ECDSA_P384_SHA384_ASN1,
+                    &signature::ECDSA_P384_SHA384_FIXED,
+                    48,
+                    message,
+                    signature,
+                )
+            }),
             KeyAlgorithm::EcdsaP521Sha512 => verify_ecdsa(
                 key,
-                &signature::ECDSA_P521_SHA512_ASN1,
-                &signature::ECDSA_P521_SHA512_FIXED,
+                &signature::ECDSA_P521_SHA256_ASN1,
+                &signature::ECDSA_P521_SHA256_FIXED,
                 66,
                 message,
                 signature,
-            ),
+            )
+            .or_else(|_| {
+                verify_ecdsa(
+                    key,
+                    &signature::ECDSA_P521_SHA512_ASN1,
+                    &signature::ECDSA_P521_SHA512_FIXED,
+                    66,
+                    message,
+                    signature,
+                )
+            }),
             KeyAlgorithm::Ed25519 => {
                 if signature.len() != 64 {
                     return Err(Error::MalformedSignature {
