@@ -142,9 +142,7 @@ impl RegistryClient {
                 self.download_signature_layers(image, &manifest, location)
                     .await?,
             );
-            if out.len() >= limits::MAX_SIGNATURES_PER_IMAGE {
-                break;
-            }
+            too_many(image, out.len())?;
         }
         Ok(out)
     }
@@ -239,6 +237,8 @@ impl RegistryClient {
                 platform: None,
             });
         }
+        // A manifest sigward itself could no longer verify is not written.
+        too_many(image, layers.len())?;
         let config = signature_config(&layers);
         let config_digest = self.push_blob(image, config.clone()).await?;
         let manifest = ImageManifest {

@@ -578,3 +578,50 @@ async fn refused_connection_names_the_registry() {
         "{err}"
     );
 }
+
+#[tokio::test]
+async fn a_65th_signature_is_not_written() {
+    let payload = b"{}".to_vec();
+    let pd = Digest::sha256_of(&payload);
+    let manifest = sig_manifest(
+        sigward_limits::MAX_SIGNATURES_PER_IMAGE,
+        payload.len() as u64,
+        &pd,
+    );
+    let (port, _) = serve(Arc::new(move |req, _| {
+        v2_open(req).unwrap_or_else(|| {
+            assert_ne!(req.method, "PUT", "nothing may be written");
+            if req.path.contains("/blobs/uploads") {
+                let loc = format!("{}x", req.path);
+                return status(202, &[("location", &loc)], "");
+            }
+            if req.path.contains("/blobs/") {
+                return if req.method == "HEAD" {
+                    ok(b"", &[])
+                } else {
+                    ok(&payload, &[])
+                };
+            }
+            ok(&manifest, &[OCI])
+        })
+    }))
+    .await;
+    let c = client(Duration::from_secs(5));
+    let mut annotations = std::collections::BTreeMap::new();
+    annotations.insert(
+        "dev.cosignproject.cosign/signature".to_string(),
+        "new".to_string(),
+    );
+    let err = c
+        .append_tag_signatures(
+            &image(port, "full"),
+            &Digest::sha256_of(b"image"),
+            vec![(b"new payload".to_vec(), annotations)],
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, RegistryError::TooManySignatures { count, .. } if count == sigward_limits::MAX_SIGNATURES_PER_IMAGE + 1),
+        "{err}"
+    );
+}
