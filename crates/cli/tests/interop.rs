@@ -471,3 +471,55 @@ fn p384_p521_keys_and_digest_signing_interoperate() {
         verified_json(&mut sigward_verify(&p, &p.tls, &public, &by_digest, &[]));
     }
 }
+
+/// An index listing more manifests than sigward follows is refused by `sign --recursive`
+/// before anything is signed.
+#[test]
+fn recursive_signing_refuses_huge_indexes() {
+    let p = peers!("recursive_signing_refuses_huge_indexes");
+    let dir = workdir("huge-index");
+    let repo = unique("interop/huge-index");
+    let (_, child) = p.push_image(&p.http, &repo, "child", &dir);
+    let size = manifest_size(&p, &repo, &child);
+    let entry = serde_json::json!({"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": child, "size": size});
+    let index = serde_json::json!({
+        "schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json",
+        "manifests": vec![entry; sigward_limits::MAX_INDEX_MANIFESTS + 1],
+    });
+    let url = format!("http://{}/v2/{repo}/manifests/huge", p.http);
+    run(Command::new("curl")
+        .args([
+            "-fsS",
+            "-X",
+            "PUT",
+            "-H",
+            "Content-Type: application/vnd.oci.image.index.v1+json",
+            "--data-binary",
+        ])
+        .arg(index.to_string())
+        .arg(&url));
+    let (key, _) = sigward_keys(&p, &dir);
+    let err = run_fails(
+        p.sigward()
+            .env("COSIGN_PASSWORD", PASSWORD)
+            .args([
+                "sign",
+                "--tlog-upload=false",
+                "--recursive",
+                "--allow-http-registry",
+                "--key",
+                &key,
+            ])
+            .arg(format!("{}/{repo}:huge", p.http)),
+    );
+    assert!(err.contains("more than the limit of 256"), "{err}");
+    // Nothing was signed: the index has no .sig tag.
+    let tags =
+        run(Command::new("curl").args(["-fsS", &format!("http://{}/v2/{repo}/tags/list", p.http)]))
+            .stdout;
+    assert!(
+        !String::from_utf8_lossy(&tags).contains(".sig"),
+        "{}",
+        String::from_utf8_lossy(&tags)
+    );
+}

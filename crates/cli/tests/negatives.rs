@@ -375,3 +375,43 @@ mod common_proxy {
         })
     }
 }
+
+/// A registry that accepts connections and never answers: `--timeout` bounds the wait, and the
+/// message says which registry and how long.
+#[test]
+fn hanging_registry_times_out() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for conn in listener.incoming().take(8) {
+            held.push(conn);
+        }
+        std::thread::sleep(std::time::Duration::from_secs(30));
+    });
+    let public =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../verify/tests/data/keys/p256.pub");
+    let started = std::time::Instant::now();
+    let err = run_fails(
+        Command::new(env!("CARGO_BIN_EXE_sigward"))
+            .args([
+                "verify",
+                "--insecure-ignore-tlog",
+                "--allow-http-registry",
+                "--timeout",
+                "1s",
+                "--key",
+            ])
+            .arg(&public)
+            .arg(format!("{addr}/hangs/forever:v1")),
+    );
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(15),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(
+        err.contains(&addr.to_string()) && err.contains("did not answer within 1000 ms"),
+        "{err}"
+    );
+}
