@@ -6,6 +6,7 @@
 //! (2 for a command line that does not parse). With several images, every image is attempted
 //! and every failure reported.
 
+mod blob;
 mod keys;
 mod output;
 mod registry_args;
@@ -35,6 +36,8 @@ enum Command {
     Sign(SignArgs),
     /// Verify image signatures against a public key.
     Verify(VerifyArgs),
+    /// Verify a Sigstore bundle over a file or a digest (the sigstore-conformance protocol).
+    VerifyBundle(blob::VerifyBundleArgs),
 }
 
 /// `sigward sign`.
@@ -107,6 +110,7 @@ fn main() -> ExitCode {
         Command::GenerateKeyPair(args) => keys::generate_key_pair(&args),
         Command::Sign(args) => runtime.block_on(sign(args)),
         Command::Verify(args) => runtime.block_on(verify(args)),
+        Command::VerifyBundle(args) => blob::verify_bundle_command(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

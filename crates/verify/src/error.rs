@@ -108,6 +108,82 @@ pub enum Error {
         /// The value signed, if any.
         found: Option<String>,
     },
+
+    /// A trusted root could not be read or used.
+    #[error("trusted root is unusable: {reason}")]
+    MalformedTrustedRoot {
+        /// What was wrong.
+        reason: String,
+    },
+
+    /// A Sigstore bundle is not well-formed or internally inconsistent.
+    #[error("malformed bundle: {reason}")]
+    MalformedBundle {
+        /// What was wrong.
+        reason: String,
+    },
+
+    /// A bundle uses content sigward cannot verify.
+    #[error("unsupported bundle: {reason}")]
+    UnsupportedBundle {
+        /// What is unsupported.
+        reason: String,
+    },
+
+    /// The bundle describes another artifact.
+    #[error("bundle does not match the artifact: {reason}")]
+    ArtifactMismatch {
+        /// Which digest or subject differs.
+        reason: String,
+    },
+
+    /// The signing certificate was rejected (chain, usage, validity, SCT).
+    #[error("{reason}")]
+    Certificate {
+        /// Why.
+        reason: String,
+    },
+
+    /// The transparency-log evidence was rejected (SET, inclusion proof, checkpoint, entry).
+    #[error("{reason}")]
+    TransparencyLog {
+        /// Why.
+        reason: String,
+    },
+
+    /// A timestamp was rejected, or no trusted signing time exists.
+    #[error("{reason}")]
+    Timestamp {
+        /// Why.
+        reason: String,
+    },
+
+    /// A verified certificate names another signer than the policy requires.
+    #[error("certificate identity {} does not match {expected}", actual.as_deref().unwrap_or("(none)"))]
+    IdentityMismatch {
+        /// The required identity (exact or `/regexp/`).
+        expected: String,
+        /// The certificate's SAN.
+        actual: Option<String>,
+    },
+
+    /// A verified certificate was issued for another OIDC issuer than the policy requires.
+    #[error("certificate OIDC issuer {} does not match {expected}", actual.as_deref().unwrap_or("(none)"))]
+    IssuerMismatch {
+        /// The required issuer (exact or `/regexp/`).
+        expected: String,
+        /// The certificate's issuer.
+        actual: Option<String>,
+    },
+
+    /// An identity or issuer regexp does not compile.
+    #[error("invalid regular expression {pattern:?}: {reason}")]
+    InvalidPattern {
+        /// The pattern.
+        pattern: String,
+        /// The compiler's message.
+        reason: String,
+    },
 }
 
 impl Error {
@@ -117,9 +193,14 @@ impl Error {
     fn specificity(&self) -> u8 {
         match self {
             Error::AnnotationMismatch { .. } => 90,
+            Error::IdentityMismatch { .. } | Error::IssuerMismatch { .. } => 85,
             Error::SignedDigestMismatch { .. } => 80,
             Error::WrongPayloadType { .. } => 70,
             Error::MalformedPayload { .. } => 60,
+            Error::ArtifactMismatch { .. } => 58,
+            Error::Certificate { .. } | Error::TransparencyLog { .. } | Error::Timestamp { .. } => {
+                55
+            }
             Error::SignatureMismatch => 50,
             Error::MalformedSignature { .. } => 40,
             Error::MissingSignature => 30,
