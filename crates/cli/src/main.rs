@@ -68,10 +68,11 @@ struct SignArgs {
 /// `sigward verify`.
 #[derive(Debug, clap::Args)]
 struct VerifyArgs {
-    /// Public key file (PEM or DER).
-    #[arg(long)]
-    key: std::path::PathBuf,
-    /// Do not require transparency-log evidence (required until sigward checks Rekor entries).
+    #[command(flatten)]
+    signer: blob::SignerArgs,
+    #[command(flatten)]
+    trust: blob::TrustArgs,
+    /// Accept key signatures that carry no transparency-log entry (cosign's flag).
     #[arg(long)]
     insecure_ignore_tlog: bool,
     /// Require this signed claim, key=value (repeatable).
@@ -171,24 +172,34 @@ async fn sign(args: SignArgs) -> Result<(), String> {
 }
 
 async fn verify(args: VerifyArgs) -> Result<(), String> {
-    if !args.insecure_ignore_tlog {
-        return Err(
-            "transparency-log verification is not supported yet, and sigward does not skip it \
-                    silently: pass --insecure-ignore-tlog to verify against the key alone"
-                .into(),
-        );
-    }
     let images = parse_images(&args.images)?;
-    let key = keys::load_public_key(&args.key)?;
-    let engine = sigward_engine::Engine::new(args.registry.client()?);
-    let options = sigward_engine::VerifyOptions {
-        keys: vec![key],
+    let mut options = sigward_engine::VerifyOptions {
         annotations: args.annotations,
+        ..Default::default()
     };
+    match args.signer.policy()? {
+        sigward_verify::bundle::BundlePolicy::Key(key) => options.keys.push(key),
+        sigward_verify::bundle::BundlePolicy::Keyless { identity, issuer } => {
+            if args.insecure_ignore_tlog {
+                return Err(
+                    "keyless signatures are only trusted with their transparency-log entry: \
+                            drop --insecure-ignore-tlog"
+                        .into(),
+                );
+            }
+            options
+                .keyless
+                .push(sigward_engine::KeylessIdentity { identity, issuer });
+        }
+    }
+    if !args.insecure_ignore_tlog {
+        options.trust = Some(std::sync::Arc::new(args.trust.load()?));
+    }
+    let engine = sigward_engine::Engine::new(args.registry.client()?);
     let mut failed = Vec::new();
     for image in &images {
         match engine.verify_image(image, &options).await {
-            Ok(v) => output::print_verification(&v, args.output),
+            Ok(v) => output::print_verification(&v, args.output, options.trust.is_some()),
             Err(e) => failed.push(e.to_string()),
         }
     }

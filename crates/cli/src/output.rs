@@ -17,17 +17,31 @@ pub enum Format {
 fn signer_json(signer: &Signer) -> Value {
     match signer {
         Signer::PublicKey { key_id } => json!({"kind": "public_key", "key_id": key_id}),
+        Signer::Certificate { identity, issuer } => {
+            json!({"kind": "certificate", "identity": identity, "issuer": issuer})
+        }
         #[allow(unreachable_patterns)]
         _ => json!({"kind": "unknown"}),
     }
 }
 
-pub fn print_verification(v: &ImageVerification, format: Format) {
+pub fn print_verification(v: &ImageVerification, format: Format, tlog_checked: bool) {
     let pinned = format!("{}@{}", v.image.name(), v.digest);
     eprintln!("\nVerification for {pinned} --");
     eprintln!("The following checks were performed on each of these signatures:");
     eprintln!("  - The cosign claims were validated");
-    eprintln!("  - The signatures were verified against the specified public key");
+    if tlog_checked {
+        eprintln!("  - Existence of the claims in the transparency log was verified offline");
+    }
+    let keyless = v
+        .signatures
+        .iter()
+        .any(|s| matches!(s.signature.signer(), Signer::Certificate { .. }));
+    if keyless {
+        eprintln!("  - The code-signing certificate was verified using trusted certificate authority certificates");
+    } else {
+        eprintln!("  - The signatures were verified against the specified public key");
+    }
     match format {
         Format::Json => {
             let items: Vec<Value> = v
@@ -42,6 +56,7 @@ pub fn print_verification(v: &ImageVerification, format: Format) {
                         "digest": v.digest.to_string(),
                         "signer": signer_json(s.signature.signer()),
                         "location": s.location,
+                        "tlog": s.signature.log_entry().map(|l| json!({"log_index": l.log_index, "integrated_time": l.integrated_time})),
                     })
                 })
                 .collect();
@@ -50,7 +65,8 @@ pub fn print_verification(v: &ImageVerification, format: Format) {
         Format::Text => {
             for s in &v.signatures {
                 let signer = match s.signature.signer() {
-                    Signer::PublicKey { key_id } => format!("key sha256:{key_id}"),
+                    Signer::PublicKey { key_id } => format!("key:{key_id}"),
+                    Signer::Certificate { identity, issuer } => format!("{identity} ({issuer})"),
                     #[allow(unreachable_patterns)]
                     _ => "unknown signer".to_string(),
                 };

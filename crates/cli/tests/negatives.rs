@@ -415,3 +415,23 @@ fn hanging_registry_times_out() {
         "{err}"
     );
 }
+
+/// Without `--insecure-ignore-tlog`, a key signature that was never logged is refused, naming
+/// the missing evidence and the flag that would accept it.
+#[test]
+fn unlogged_key_signature_needs_the_flag() {
+    let p = peers!("unlogged_key_signature_needs_the_flag");
+    let s = cosign_signed(&p, "unlogged");
+    let err = run_fails(p.sigward().args([
+        "verify",
+        "--allow-http-registry",
+        "--key",
+        &s.public,
+        &s.image,
+    ]));
+    assert!(
+        err.contains("no transparency-log entry") && err.contains("--insecure-ignore-tlog"),
+        "{err}"
+    );
+    run(&mut verify(&p, &s.public, &s.image));
+}

@@ -46,7 +46,7 @@ fn digest_pinned_verification_takes_at_most_three_requests() {
     let engine = Engine::new(client.clone());
     let options = VerifyOptions {
         keys: vec![public],
-        annotations: vec![],
+        ..Default::default()
     };
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()

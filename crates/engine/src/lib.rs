@@ -17,7 +17,13 @@ use sigward_oci::manifest::Manifest;
 use sigward_oci::signatures::{SignatureLayer, SignatureLocation, SIGNATURE_ANNOTATION};
 use sigward_oci::{Digest, ImageReference, RegistryClient, RegistryError};
 use sigward_sign::PrivateKey;
-use sigward_verify::cosign::{verify_with_key, CosignSignature, VerifiedSignature};
+use std::sync::Arc;
+
+use sigward_oci::signatures::{BUNDLE_ANNOTATION, CERTIFICATE_ANNOTATION, CHAIN_ANNOTATION};
+use sigward_verify::bundle::{Matcher, TrustMaterial};
+use sigward_verify::cosign::{
+    verify_cosign_signature, verify_with_key, CosignSignature, CosignTrust, VerifiedSignature,
+};
 use sigward_verify::payload::SimpleSigningPayload;
 use sigward_verify::PublicKey;
 
@@ -75,11 +81,25 @@ pub enum EngineError {
     },
 }
 
-/// What verification requires of a signature beyond the cryptography.
+/// A keyless signer: the certificate identity and OIDC issuer required.
+#[derive(Debug, Clone)]
+pub struct KeylessIdentity {
+    /// The certificate SAN (email or URI).
+    pub identity: Matcher,
+    /// The OIDC issuer.
+    pub issuer: Matcher,
+}
+
+/// Who must have signed, and with what evidence.
 #[derive(Debug, Clone, Default)]
 pub struct VerifyOptions {
     /// Trusted public keys: a signature verifying with any of them is accepted.
     pub keys: Vec<PublicKey>,
+    /// Trusted keyless identities.
+    pub keyless: Vec<KeylessIdentity>,
+    /// Trust material for transparency-log and certificate checks. `None` means key signatures
+    /// are accepted without log evidence (`--insecure-ignore-tlog`); keyless needs it.
+    pub trust: Option<Arc<TrustMaterial>>,
     /// Optional claims every accepted signature must carry (`-a key=value`).
     pub annotations: Vec<(String, String)>,
 }
@@ -254,6 +274,7 @@ impl Engine {
                         let sig = CosignSignature {
                             payload: &layer.payload,
                             signature_base64: sig,
+                            ..CosignSignature::default()
                         };
                         verify_with_key(sig, &public, &digest.to_string()).is_ok()
                     })
@@ -322,10 +343,30 @@ fn check_layer(
     let signature = CosignSignature {
         payload: &layer.payload,
         signature_base64,
+        certificate_pem: layer.annotation(CERTIFICATE_ANNOTATION),
+        chain_pem: layer.annotation(CHAIN_ANNOTATION),
+        rekor_bundle: layer.annotation(BUNDLE_ANNOTATION),
     };
-    let mut failures = Vec::new();
+    let digest = digest.to_string();
+    let mut trusts = Vec::new();
     for key in &options.keys {
-        match verify_with_key(signature, key, &digest.to_string()) {
+        trusts.push(match &options.trust {
+            Some(trust) => CosignTrust::Key { key, trust },
+            None => CosignTrust::KeyWithoutTlogUnsafe { key },
+        });
+    }
+    if let Some(trust) = &options.trust {
+        for k in &options.keyless {
+            trusts.push(CosignTrust::Keyless {
+                trust,
+                identity: &k.identity,
+                issuer: &k.issuer,
+            });
+        }
+    }
+    let mut failures = Vec::new();
+    for trust in trusts {
+        match verify_cosign_signature(signature, trust, &digest) {
             Ok(v) => {
                 v.check_annotations(&options.annotations)?;
                 return Ok(v);

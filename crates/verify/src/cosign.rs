@@ -1,24 +1,63 @@
 //! Cosign's signature format for images: a simple-signing payload plus a base64 signature over
-//! its exact bytes (the `dev.cosignproject.cosign/signature` annotation). Verified against a
-//! public key here; certificates and transparency-log evidence come with keyless support.
+//! its exact bytes (the `dev.cosignproject.cosign/signature` annotation), optionally with a
+//! signing certificate and chain (keyless) and a Rekor bundle (`dev.sigstore.cosign/bundle`:
+//! the log entry and its signed entry timestamp).
 //!
-//! Order of checks, each failure its own error: signature decodes -> signature verifies over
-//! the payload bytes -> payload parses -> `critical.type` is cosign's -> the signed digest is
-//! the image's digest. Only then is a [`VerifiedSignature`] built.
+//! Order of checks, each failure its own error: the signature and its evidence verify (against
+//! the key alone with [`CosignTrust::KeyWithoutTlogUnsafe`]; otherwise the layer is rewritten as
+//! the v0.1 Sigstore bundle it is equivalent to and verified as one: certificate chain, SET,
+//! entry-signature consistency, identity) -> the payload parses -> `critical.type` is cosign's
+//! -> the signed digest is the image's digest. Only then is a [`VerifiedSignature`] built.
 
 use base64::Engine;
 use sigward_limits as limits;
 
+use crate::bundle::{
+    verify_bundle, ArtifactInput, BundlePolicy, BundleSigner, Matcher, TrustMaterial,
+};
 use crate::payload::{SimpleSigningPayload, COSIGN_SIGNATURE_TYPE};
 use crate::{Error, PublicKey};
 
-/// One signature as found in a registry: payload bytes and the base64 signature over them.
-#[derive(Debug, Clone, Copy)]
+/// One signature as found in a registry: payload bytes, the base64 signature over them, and
+/// the evidence annotations that may travel with it.
+#[derive(Debug, Clone, Copy, Default)]
 pub struct CosignSignature<'a> {
     /// The payload blob, exactly as downloaded.
     pub payload: &'a [u8],
     /// The `dev.cosignproject.cosign/signature` annotation.
     pub signature_base64: &'a str,
+    /// The `dev.sigstore.cosign/certificate` annotation (PEM leaf), keyless only.
+    pub certificate_pem: Option<&'a str>,
+    /// The `dev.sigstore.cosign/chain` annotation (PEM intermediates and root).
+    pub chain_pem: Option<&'a str>,
+    /// The `dev.sigstore.cosign/bundle` annotation (Rekor entry + SET, JSON).
+    pub rekor_bundle: Option<&'a str>,
+}
+
+/// What a cosign signature must be verified against.
+#[derive(Debug, Clone, Copy)]
+pub enum CosignTrust<'a> {
+    /// A trusted key, and a Rekor entry proving the signature was logged.
+    Key {
+        /// The key.
+        key: &'a PublicKey,
+        /// Trusted Rekor keys (and the rest of the root).
+        trust: &'a TrustMaterial,
+    },
+    /// A trusted key alone: no transparency-log evidence required (`--insecure-ignore-tlog`).
+    KeyWithoutTlogUnsafe {
+        /// The key.
+        key: &'a PublicKey,
+    },
+    /// A Fulcio certificate for this identity and issuer, logged in Rekor.
+    Keyless {
+        /// Trusted Fulcio CAs, CT logs and Rekor keys.
+        trust: &'a TrustMaterial,
+        /// The certificate SAN required.
+        identity: &'a Matcher,
+        /// The OIDC issuer required.
+        issuer: &'a Matcher,
+    },
 }
 
 /// Who vouched for a verified signature.
@@ -30,6 +69,13 @@ pub enum Signer {
         /// Hex SHA-256 of the key's SubjectPublicKeyInfo.
         key_id: String,
     },
+    /// A Fulcio certificate.
+    Certificate {
+        /// Its SAN (email or URI).
+        identity: String,
+        /// Its OIDC issuer.
+        issuer: String,
+    },
 }
 
 /// A signature that passed every check for one image digest. Only this crate can build one,
@@ -38,6 +84,16 @@ pub enum Signer {
 pub struct VerifiedSignature {
     payload: SimpleSigningPayload,
     signer: Signer,
+    log: Option<LogEntryRef>,
+}
+
+/// Where the signature was logged, when its log entry was verified.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LogEntryRef {
+    /// The entry's index in the log.
+    pub log_index: i64,
+    /// The log's integration time (Unix seconds).
+    pub integrated_time: i64,
 }
 
 impl VerifiedSignature {
@@ -58,6 +114,11 @@ impl VerifiedSignature {
         &self.signer
     }
 
+    /// The verified transparency-log entry, if one was required.
+    pub fn log_entry(&self) -> Option<LogEntryRef> {
+        self.log
+    }
+
     /// Checks that every `required` claim is signed with exactly that value (cosign's `-a`).
     pub fn check_annotations(&self, required: &[(String, String)]) -> Result<(), Error> {
         for (key, expected) in required {
@@ -74,10 +135,24 @@ impl VerifiedSignature {
     }
 }
 
-/// Verifies `signature` against `key` as a signature of the image manifest `image_digest`.
+/// Verifies `signature` against `key` alone (no transparency-log evidence) as a signature of
+/// the image manifest `image_digest`.
 pub fn verify_with_key(
     signature: CosignSignature<'_>,
     key: &PublicKey,
+    image_digest: &str,
+) -> Result<VerifiedSignature, Error> {
+    verify_cosign_signature(
+        signature,
+        CosignTrust::KeyWithoutTlogUnsafe { key },
+        image_digest,
+    )
+}
+
+/// Verifies `signature` under `trust` as a signature of the image manifest `image_digest`.
+pub fn verify_cosign_signature(
+    signature: CosignSignature<'_>,
+    trust: CosignTrust<'_>,
     image_digest: &str,
 ) -> Result<VerifiedSignature, Error> {
     if signature.signature_base64.len() > limits::MAX_SIGNATURE_ANNOTATION_BYTES {
@@ -94,7 +169,64 @@ pub fn verify_with_key(
         .map_err(|e| Error::MalformedSignature {
             reason: format!("signature annotation is not base64: {e}"),
         })?;
-    key.verify(signature.payload, &raw)?;
+    let (signer, log) = match trust {
+        CosignTrust::KeyWithoutTlogUnsafe { key } => {
+            key.verify(signature.payload, &raw)?;
+            (
+                Signer::PublicKey {
+                    key_id: key.key_id(),
+                },
+                None,
+            )
+        }
+        CosignTrust::Key { key, trust } => {
+            // The key check first: a wrong key is the more useful message than a log problem.
+            key.verify(signature.payload, &raw)?;
+            let rekor = signature.rekor_bundle.ok_or(Error::MissingTlogEntry)?;
+            let (bundle, log) = legacy_bundle(&raw, None, rekor, signature.payload)?;
+            verify_bundle(
+                trust,
+                &bundle,
+                ArtifactInput::Bytes(signature.payload),
+                &BundlePolicy::Key(key.clone()),
+            )?;
+            (
+                Signer::PublicKey {
+                    key_id: key.key_id(),
+                },
+                Some(log),
+            )
+        }
+        CosignTrust::Keyless {
+            trust,
+            identity,
+            issuer,
+        } => {
+            let certificate = signature.certificate_pem.ok_or(Error::MissingCertificate)?;
+            let rekor = signature.rekor_bundle.ok_or(Error::MissingTlogEntry)?;
+            let (bundle, log) = legacy_bundle(&raw, Some(certificate), rekor, signature.payload)?;
+            let policy = BundlePolicy::Keyless {
+                identity: identity.clone(),
+                issuer: issuer.clone(),
+            };
+            let verified = verify_bundle(
+                trust,
+                &bundle,
+                ArtifactInput::Bytes(signature.payload),
+                &policy,
+            )?;
+            let signer = match verified.signer() {
+                BundleSigner::Certificate { identity, issuer } => Signer::Certificate {
+                    identity: identity.clone(),
+                    issuer: issuer.clone(),
+                },
+                BundleSigner::PublicKey { key_id } => Signer::PublicKey {
+                    key_id: key_id.clone(),
+                },
+            };
+            (signer, Some(log))
+        }
+    };
     let payload = SimpleSigningPayload::parse(signature.payload)?;
     if payload.critical.kind != COSIGN_SIGNATURE_TYPE {
         return Err(Error::WrongPayloadType {
@@ -109,10 +241,121 @@ pub fn verify_with_key(
     }
     Ok(VerifiedSignature {
         payload,
-        signer: Signer::PublicKey {
-            key_id: key.key_id(),
-        },
+        signer,
+        log,
     })
+}
+
+/// cosign's `dev.sigstore.cosign/bundle` annotation.
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct RekorBundleAnnotation {
+    signed_entry_timestamp: String,
+    payload: RekorBundlePayload,
+}
+
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RekorBundlePayload {
+    body: String,
+    integrated_time: i64,
+    log_index: i64,
+    #[serde(rename = "logID")]
+    log_id: String,
+}
+
+/// Rewrites a legacy layer as the v0.1 bundle it is equivalent to: message signature over the
+/// payload, the leaf certificate (or a key hint), and the Rekor entry with its SET as the
+/// inclusion promise. The verifier builds the chain from its own trusted CAs, so the chain
+/// annotation is not needed (and not trusted).
+fn legacy_bundle(
+    signature: &[u8],
+    certificate_pem: Option<&str>,
+    rekor_annotation: &str,
+    payload: &[u8],
+) -> Result<(sigstore_verify::types::Bundle, LogEntryRef), Error> {
+    let b64 = |b: &[u8]| base64::engine::general_purpose::STANDARD.encode(b);
+    let malformed = |reason: String| Error::MalformedTlogEntry { reason };
+    let annotation: RekorBundleAnnotation =
+        serde_json::from_str(rekor_annotation).map_err(|e| {
+            malformed(format!(
+                "dev.sigstore.cosign/bundle is not cosign's Rekor bundle: {e}"
+            ))
+        })?;
+    let body = base64::engine::general_purpose::STANDARD
+        .decode(annotation.payload.body.trim())
+        .map_err(|e| malformed(format!("log entry body is not base64: {e}")))?;
+    #[derive(serde::Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct EntryKind {
+        api_version: String,
+        kind: String,
+    }
+    let kind: EntryKind = serde_json::from_slice(&body)
+        .map_err(|e| malformed(format!("log entry body is not a Rekor entry: {e}")))?;
+    let log_id = hex_decode(&annotation.payload.log_id)
+        .ok_or_else(|| malformed("logID is not hex".into()))?;
+    let mut material = serde_json::Map::new();
+    match certificate_pem {
+        Some(pem_text) => {
+            let leaf = pem::parse(pem_text.trim()).map_err(|e| Error::MalformedCertificate {
+                reason: format!("dev.sigstore.cosign/certificate: {e}"),
+            })?;
+            if leaf.tag() != "CERTIFICATE" {
+                return Err(Error::MalformedCertificate {
+                    reason: format!(
+                        "dev.sigstore.cosign/certificate holds a {} block",
+                        leaf.tag()
+                    ),
+                });
+            }
+            material.insert(
+                "x509CertificateChain".into(),
+                serde_json::json!({"certificates": [{"rawBytes": b64(leaf.contents())}]}),
+            );
+        }
+        None => {
+            material.insert("publicKey".into(), serde_json::json!({"hint": ""}));
+        }
+    }
+    material.insert(
+        "tlogEntries".into(),
+        serde_json::json!([{
+            "logIndex": annotation.payload.log_index.to_string(),
+            "logId": {"keyId": b64(&log_id)},
+            "kindVersion": {"kind": kind.kind, "version": kind.api_version},
+            "integratedTime": annotation.payload.integrated_time.to_string(),
+            "inclusionPromise": {"signedEntryTimestamp": annotation.signed_entry_timestamp},
+            "canonicalizedBody": annotation.payload.body,
+        }]),
+    );
+    let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, payload);
+    let json = serde_json::json!({
+        "mediaType": "application/vnd.dev.sigstore.bundle+json;version=0.1",
+        "verificationMaterial": material,
+        "messageSignature": {
+            "messageDigest": {"algorithm": "SHA2_256", "digest": b64(digest.as_ref())},
+            "signature": b64(signature),
+        }
+    });
+    let bundle = crate::bundle::parse_bundle(json.to_string().as_bytes())?;
+    Ok((
+        bundle,
+        LogEntryRef {
+            log_index: annotation.payload.log_index,
+            integrated_time: annotation.payload.integrated_time,
+        },
+    ))
+}
+
+fn hex_decode(s: &str) -> Option<Vec<u8>> {
+    if s.len() % 2 != 0 {
+        return None;
+    }
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok())
+        .collect()
 }
 
 #[cfg(test)]
@@ -154,6 +397,7 @@ mod tests {
             CosignSignature {
                 payload: &payload,
                 signature_base64: &sig,
+                ..Default::default()
             },
             &public,
             DIGEST,
@@ -187,6 +431,7 @@ mod tests {
         let good = CosignSignature {
             payload: &payload,
             signature_base64: &sig,
+            ..Default::default()
         };
         assert_eq!(
             verify_with_key(good, &other, DIGEST),
@@ -207,7 +452,8 @@ mod tests {
             verify_with_key(
                 CosignSignature {
                     payload: &tampered,
-                    signature_base64: &sig
+                    signature_base64: &sig,
+                    ..Default::default()
                 },
                 &public,
                 DIGEST
@@ -218,7 +464,8 @@ mod tests {
             verify_with_key(
                 CosignSignature {
                     payload: &payload,
-                    signature_base64: "@@@"
+                    signature_base64: "@@@",
+                    ..Default::default()
                 },
                 &public,
                 DIGEST
@@ -230,7 +477,8 @@ mod tests {
             verify_with_key(
                 CosignSignature {
                     payload: &payload,
-                    signature_base64: &huge
+                    signature_base64: &huge,
+                    ..Default::default()
                 },
                 &public,
                 DIGEST
@@ -244,7 +492,8 @@ mod tests {
             verify_with_key(
                 CosignSignature {
                     payload: junk,
-                    signature_base64: &junk_sig
+                    signature_base64: &junk_sig,
+                    ..Default::default()
                 },
                 &public,
                 DIGEST
@@ -259,7 +508,8 @@ mod tests {
             verify_with_key(
                 CosignSignature {
                     payload: &bytes,
-                    signature_base64: &s
+                    signature_base64: &s,
+                    ..Default::default()
                 },
                 &public,
                 DIGEST

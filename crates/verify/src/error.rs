@@ -176,6 +176,28 @@ pub enum Error {
         actual: Option<String>,
     },
 
+    /// A keyless signature without its `dev.sigstore.cosign/certificate`.
+    #[error("signature has no signing certificate (dev.sigstore.cosign/certificate): it is not a keyless signature")]
+    MissingCertificate,
+
+    /// A signature without the transparency-log entry the policy requires.
+    #[error("signature has no transparency-log entry (dev.sigstore.cosign/bundle); pass --insecure-ignore-tlog to accept signatures that were never logged")]
+    MissingTlogEntry,
+
+    /// The Rekor bundle annotation cannot be read.
+    #[error("malformed transparency-log entry: {reason}")]
+    MalformedTlogEntry {
+        /// What was wrong.
+        reason: String,
+    },
+
+    /// A certificate annotation cannot be read.
+    #[error("malformed certificate: {reason}")]
+    MalformedCertificate {
+        /// What was wrong.
+        reason: String,
+    },
+
     /// An identity or issuer regexp does not compile.
     #[error("invalid regular expression {pattern:?}: {reason}")]
     InvalidPattern {
@@ -204,6 +226,8 @@ impl Error {
             Error::SignatureMismatch => 50,
             Error::MalformedSignature { .. } => 40,
             Error::MissingSignature => 30,
+            Error::MissingTlogEntry | Error::MissingCertificate => 45,
+            Error::MalformedTlogEntry { .. } | Error::MalformedCertificate { .. } => 42,
             _ => 10,
         }
     }

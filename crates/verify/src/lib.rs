@@ -12,6 +12,9 @@ pub mod error;
 pub mod key;
 pub mod payload;
 
-pub use cosign::{verify_with_key, CosignSignature, Signer, VerifiedSignature};
+pub use cosign::{
+    verify_cosign_signature, verify_with_key, CosignSignature, CosignTrust, LogEntryRef, Signer,
+    VerifiedSignature,
+};
 pub use error::Error;
 pub use key::{KeyAlgorithm, PublicKey};
