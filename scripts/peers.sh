@@ -1,18 +1,30 @@
 #!/usr/bin/env bash
 # peers.sh: install and run the real third-party peers that sigward's integration tests talk to,
-# on 127.0.0.1 only, from Debian 12 packages (plus two Debian 13 binaries and one crate).
+# on 127.0.0.1 only, from Debian 12 packages (plus two Debian 13 binaries, one crate, npm and PyPI packages).
 #
 #   scripts/peers.sh install   docker-registry (distribution 2.8), htpasswd, openssl, python3, curl (apt);
 #                              cosign 2.5 + skopeo 1.18 from Debian 13 unpacked into $DIR/trixie (nothing
 #                              installed system-wide); ferro-oci-server 1.0.0 (registry WITH the referrers
-#                              API, cargo install, 1-2.5 min once); helper $DIR/bin/mkoci.
-#   scripts/peers.sh start     CA + server cert + htpasswd (once), then three registries:
-#                                TLS + basic auth distribution 2.8   127.0.0.1:${SIGWARD_REGISTRY_TLS_PORT:-5443}
-#                                plain HTTP distribution 2.8          127.0.0.1:${SIGWARD_REGISTRY_HTTP_PORT:-5001}
-#                                plain HTTP ferro-oci-server          127.0.0.1:${SIGWARD_REGISTRY_FERRO_PORT:-5002}
-#                              and writes $DIR/env (source it). A registry that already runs is left alone;
-#                              one that is (re)started gets empty storage.
-#   scripts/peers.sh stop | restart | status | env
+#                              API, cargo install, 1-2.5 min once); helper $DIR/bin/mkoci;
+#                              npm packages of scripts/peers/package.json (+ lock) into $DIR/npm: @sigstore/mock
+#                              0.12.1, oauth2-mock-server 8.2.3, sigstore-js 4.1.1, @sigstore/cli 0.8.1, @sigstore/oci
+#                              0.4.0 (Node 20 caps these versions); sigstore-python 4.5.1 in the venv $DIR/venv.
+#   scripts/peers.sh start [NAME...]
+#                              CA + server cert + htpasswd (once), then (default: all six peers)
+#                                registry-tls   TLS + basic auth distribution 2.8   127.0.0.1:${SIGWARD_REGISTRY_TLS_PORT:-5443}
+#                                registry-http  plain HTTP distribution 2.8          127.0.0.1:${SIGWARD_REGISTRY_HTTP_PORT:-5001}
+#                                registry-http-auth  plain HTTP + basic auth distribution 2.8  127.0.0.1:${SIGWARD_REGISTRY_HTTP_AUTH_PORT:-5003}
+#                                               (for @sigstore/oci, which talks http to 127.0.0.1 and needs a 401 challenge)
+#                                ferro          plain HTTP ferro-oci-server          127.0.0.1:${SIGWARD_REGISTRY_FERRO_PORT:-5002}
+#                                sigstore       Fulcio (v1+v2) + Rekor (v1+v2) + RFC3161 TSA 127.0.0.1:${SIGWARD_SIGSTORE_PORT:-8300}
+#                                               (@sigstore/mock); trust files in $DIR/run/sigstore/
+#                                oidc           OIDC provider (oauth2-mock-server)  127.0.0.1:${SIGWARD_OIDC_PORT:-8400}
+#                              and writes $DIR/env (source it). A peer that already runs is left alone; a registry
+#                              that is (re)started gets empty storage, a (re)started sigstore peer new keys and
+#                              new trust files (re-read them after every start).
+#   scripts/peers.sh id-token [EMAIL]   print an OIDC ID token (RS256 JWT, aud "sigstore", sub = email = EMAIL,
+#                              default sigward-test@example.com) from the running oidc peer
+#   scripts/peers.sh stop [NAME...] | restart [NAME...] | status | env
 #
 # DIR = ${SIGWARD_PEERS_DIR:-<repo>/.peers}. Pid files and logs: $DIR/run/<name>.{pid,log}.
 # Processes are only ever stopped through their pid files, never by name.
@@ -28,10 +40,20 @@ FERRO=$DIR/cargo/bin/ferro-oci-server
 FERRO_VERSION=1.0.0
 TLS_PORT=${SIGWARD_REGISTRY_TLS_PORT:-5443}
 HTTP_PORT=${SIGWARD_REGISTRY_HTTP_PORT:-5001}
+HTTP_AUTH_PORT=${SIGWARD_REGISTRY_HTTP_AUTH_PORT:-5003}
 FERRO_PORT=${SIGWARD_REGISTRY_FERRO_PORT:-5002}
 START_TIMEOUT=${SIGWARD_PEERS_START_TIMEOUT:-15}   # seconds per registry
 REG_USER=sigward
 REG_PASSWORD=sigward-test-pw
+SRC=$REPO/scripts/peers          # package.json, requirements.txt and helper sources for the keyless peers
+NPM=$DIR/npm
+VENV=$DIR/venv
+SIGSTORE_PORT=${SIGWARD_SIGSTORE_PORT:-8300}
+OIDC_PORT=${SIGWARD_OIDC_PORT:-8400}
+SIGSTORE_OUT=$RUN/sigstore       # trust files of the running sigstore peer
+DEFAULT_SUBJECT=sigward-test@example.com
+# Small helper scripts use Debian's python3 (APT_PKGS below): a pyenv shim in PATH costs 0.15 s per call.
+PY=/usr/bin/python3; [ -x "$PY" ] || PY=python3
 export DEBIAN_FRONTEND=noninteractive DEBCONF_NOWARNINGS=yes
 
 log() { printf 'peers: %s\n' "$*" >&2; }
@@ -212,6 +234,61 @@ print(mand)
 PYEOF
 }
 
+# stamp FILE...: one hash over the given files (what an install step was made from).
+stamp() { cat "$@" | sha256sum | cut -c1-64; }
+
+NPM_HELPERS=(sigstore-mock-server.js oidc-server.mjs verify-bundle.js)
+
+# The JS helpers must sit next to node_modules for require()/import to resolve: copy them when changed.
+sync_npm_helpers() {
+  local f
+  mkdir -p "$NPM"
+  for f in "${NPM_HELPERS[@]}"; do
+    cmp -s "$SRC/$f" "$NPM/$f" 2>/dev/null || install -m 0644 "$SRC/$f" "$NPM/$f"
+  done
+}
+
+install_npm() {
+  local want
+  want=$(stamp "$SRC/package.json" "$SRC/package-lock.json")
+  sync_npm_helpers
+  if [ "$(cat "$NPM/.sigward-stamp" 2>/dev/null)" = "$want" ] && [ -x "$NPM/node_modules/.bin/sigstore" ] \
+     && [ -d "$NPM/node_modules/@sigstore/mock" ] && [ -d "$NPM/node_modules/oauth2-mock-server" ]; then
+    log "npm packages (@sigstore/mock, oauth2-mock-server, sigstore-js, @sigstore/cli, @sigstore/oci): present"; return 0
+  fi
+  if ! command -v node >/dev/null || ! command -v npm >/dev/null; then die "node and npm are needed for the keyless peers"; fi
+  local major; major=$(node -p 'process.versions.node.split(".")[0]')
+  [ "$major" -ge 20 ] || die "node $(node --version) is too old: @sigstore/mock 0.12 and sigstore-js 4 need Node >= 20"
+  log "npm install into $NPM (pinned by scripts/peers/package-lock.json)"
+  local t0=$SECONDS
+  rm -f "$NPM/.sigward-stamp"
+  cp -f "$SRC/package.json" "$SRC/package-lock.json" "$NPM/"
+  (cd "$NPM" && npm install --no-audit --no-fund --prefer-offline --no-update-notifier --loglevel=error >/dev/null) \
+    || die "npm install failed in $NPM"
+  (cd "$NPM" && node -e 'require("@sigstore/mock"); require("@sigstore/oci"); import("oauth2-mock-server")') \
+    || die "npm packages in $NPM do not load"
+  echo "$want" > "$NPM/.sigward-stamp"
+  log "npm packages installed in $((SECONDS - t0)) s"
+}
+
+install_pip() {
+  local want
+  want=$(stamp "$SRC/requirements.txt")
+  if [ "$(cat "$VENV/.sigward-stamp" 2>/dev/null)" = "$want" ] && [ -x "$VENV/bin/sigstore" ] \
+     && "$VENV/bin/python" -c '' 2>/dev/null; then
+    log "sigstore-python (venv $VENV): present"; return 0
+  fi
+  log "python venv $VENV + pip install sigstore==4.5.1 (pinned by scripts/peers/requirements.txt)"
+  local t0=$SECONDS
+  rm -f "$VENV/.sigward-stamp"
+  # A venv whose interpreter is gone (python upgraded or moved) cannot be repaired by pip: make it anew.
+  "$VENV/bin/python" -c '' 2>/dev/null || { rm -rf "$VENV"; python3 -m venv "$VENV" || die "python3 -m venv failed"; }
+  "$VENV/bin/pip" install -q --disable-pip-version-check -r "$SRC/requirements.txt" || die "pip install failed in $VENV"
+  "$VENV/bin/sigstore" --version >/dev/null || die "$VENV/bin/sigstore does not run"
+  echo "$want" > "$VENV/.sigward-stamp"
+  log "sigstore-python $("$VENV/bin/sigstore" --version | awk '{print $2}') installed in $((SECONDS - t0)) s"
+}
+
 cmd_install() {
   local t0=$SECONDS
   mkdir -p "$DIR" "$BIN" "$RUN"
@@ -219,6 +296,8 @@ cmd_install() {
   install_trixie
   install_ferro
   install_mkoci
+  install_npm
+  install_pip
   log "install done in $((SECONDS - t0)) s (dir $DIR)"
 }
 
@@ -245,6 +324,13 @@ answers() { local c; c=$(http_code "$@"); [ -n "$c" ] && [ "$c" != 000 ]; }
 
 port_open() { (exec 3<> "/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
+# alive PID: the process exists and has not exited. An exited peer stays a zombie until its parent (PID 1 here:
+# peers are started detached) reaps it, which can take 2 s; it holds no port any more, so it counts as gone.
+alive() {
+  kill -0 "$1" 2>/dev/null || return 1
+  [ "$(awk '/^State:/ {print $2}' "/proc/$1/status" 2>/dev/null)" != Z ]
+}
+
 stop_one() {
   local name=$1 pf pid
   pf=$(pidfile "$name")
@@ -253,8 +339,8 @@ stop_one() {
   else
     pid=$(cat "$pf")
     kill -TERM "$pid" 2>/dev/null || true
-    for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-    if kill -0 "$pid" 2>/dev/null; then kill -KILL "$pid" 2>/dev/null || true; fi
+    for _ in $(seq 1 50); do alive "$pid" || break; sleep 0.1; done
+    if alive "$pid"; then kill -KILL "$pid" 2>/dev/null || true; fi
     log "stopped $name (pid $pid)"
   fi
   rm -f "$pf"
@@ -277,15 +363,16 @@ start_one() {
   fi
   rm -f "$pf"
   if port_open "$port"; then
-    die "$name: 127.0.0.1:$port is in use by a process this peers dir did not start (set SIGWARD_REGISTRY_*_PORT)"
+    die "$name: 127.0.0.1:$port is in use by a process this peers dir did not start (set SIGWARD_REGISTRY_*_PORT, SIGWARD_SIGSTORE_PORT, SIGWARD_OIDC_PORT)"
   fi
   local data=$RUN/$name/data
   rm -rf "$data"; mkdir -p "$data"
   "${name}_config" "$port" "$data"
   echo "$port" > "$RUN/$name.port"
-  # What /proc/PID/cmdline must contain for the pid to count as ours: the last argument (the config
-  # file of a registry, the binary of ferro), so a reused pid is never mistaken for a peer.
-  echo "${*: -1}" > "$RUN/$name.exe"
+  # What /proc/PID/cmdline must contain for the pid to count as ours: PEER_MARK if the caller set it (the
+  # script of a node peer), else the last argument (the config file of a registry, the binary of ferro),
+  # so a reused pid is never mistaken for a peer.
+  echo "${PEER_MARK:-${*: -1}}" > "$RUN/$name.exe"
   # shellcheck disable=SC2016  # $$ and $@ belong to the inner sh
   setsid sh -c 'echo $$ > "$0"; exec env "$@"' "$pf" "$@" > "$logf" 2>&1 < /dev/null &
   local deadline=$((SECONDS + START_TIMEOUT)) pid=""
@@ -338,8 +425,8 @@ write_client_files() {
   # The trixie skopeo has no /etc/containers/policy.json: a copy without --policy fails.
   printf '{"default":[{"type":"insecureAcceptAnything"}]}\n' > "$DIR/skopeo/policy-accept.json"
   local auth; auth=$(printf '%s:%s' "$REG_USER" "$REG_PASSWORD" | base64 -w0)
-  printf '{"auths":{"127.0.0.1:%s":{"auth":"%s"},"localhost:%s":{"auth":"%s"}}}\n' "$TLS_PORT" "$auth" "$TLS_PORT" "$auth" \
-    > "$DIR/docker-config/config.json"
+  printf '{"auths":{"127.0.0.1:%s":{"auth":"%s"},"localhost:%s":{"auth":"%s"},"127.0.0.1:%s":{"auth":"%s"},"localhost:%s":{"auth":"%s"}}}\n' \
+    "$TLS_PORT" "$auth" "$TLS_PORT" "$auth" "$HTTP_AUTH_PORT" "$auth" "$HTTP_AUTH_PORT" "$auth" > "$DIR/docker-config/config.json"
   chmod 0600 "$DIR/docker-config/config.json"
   mkdir -p "$DIR/tuf"
 }
@@ -368,7 +455,75 @@ http:
 YAML
 }
 
+registry-http-auth_config() {
+  cat > "$RUN/registry-http-auth/config.yml" <<YAML
+version: 0.1
+log: {level: info, accesslog: {disabled: true}}
+storage: {filesystem: {rootdirectory: $2}, delete: {enabled: true}}
+http:
+  addr: 127.0.0.1:$1
+  secret: sigward-peers-not-a-secret
+auth: {htpasswd: {realm: sigward-test, path: $PKI/htpasswd}}
+YAML
+}
+
 ferro_config() { :; }   # configured through the environment (see start_one call)
+
+# The node peers keep nothing in a data dir. A (re)started sigstore peer has new keys: drop the old trust
+# files first, so that nothing can read files that belong to no running server.
+sigstore_config() {
+  rmdir "$2" 2>/dev/null || true   # $2 = $SIGSTORE_OUT/data
+  rm -f "$SIGSTORE_OUT"/{trusted_root.json,trust_config.json,fulcio-root.pem,rekor.pub,ctlog.pub,tsa-chain.pem,ready}
+}
+oidc_config() { rmdir "$2" "$(dirname "$2")" 2>/dev/null || true; }
+
+# The OIDC issuer that the running oidc peer puts in its tokens (read from its discovery document at start).
+oidc_issuer() { cat "$RUN/oidc.issuer" 2>/dev/null || echo "http://localhost:$OIDC_PORT"; }
+
+start_oidc() {
+  sync_npm_helpers
+  PEER_MARK=$NPM/oidc-server.mjs start_one oidc "$OIDC_PORT" "http://127.0.0.1:$OIDC_PORT/.well-known/openid-configuration" -- \
+    OIDC_DEFAULT_SUBJECT="$DEFAULT_SUBJECT" "$(command -v node)" "$NPM/oidc-server.mjs" "$OIDC_PORT"
+  local issuer
+  issuer=$(curl -sf --max-time 5 "http://127.0.0.1:$OIDC_PORT/.well-known/openid-configuration" \
+           | sed -n 's/^{"issuer":"\([^"]*\)".*/\1/p') || true
+  [ -n "$issuer" ] || die "oidc: no issuer in http://127.0.0.1:$OIDC_PORT/.well-known/openid-configuration"
+  echo "$issuer" | write_if_changed "$RUN/oidc.issuer" 0644
+}
+
+# sigstore_files_match: the trust files on disk belong to the sigstore peer that answers on its port.
+sigstore_files_match() {
+  local f
+  for f in trusted_root.json fulcio-root.pem rekor.pub ctlog.pub tsa-chain.pem; do [ -s "$SIGSTORE_OUT/$f" ] || return 1; done
+  # The server answers GET /trusted_root.json with the bytes it wrote (scripts/peers/sigstore-mock-server.js).
+  curl -sf --max-time 5 "http://127.0.0.1:$SIGSTORE_PORT/trusted_root.json" 2>/dev/null | cmp -s - "$SIGSTORE_OUT/trusted_root.json"
+}
+
+start_sigstore_server() {
+  PEER_MARK=$NPM/sigstore-mock-server.js start_one sigstore "$SIGSTORE_PORT" "http://127.0.0.1:$SIGSTORE_PORT/healthz" -- \
+    "$(command -v node)" "$NPM/sigstore-mock-server.js" --host 127.0.0.1 --port "$SIGSTORE_PORT" --out "$SIGSTORE_OUT"
+}
+
+start_sigstore() {
+  sync_npm_helpers
+  mkdir -p "$SIGSTORE_OUT"
+  start_sigstore_server
+  # A server that still runs keeps its files; files that are not its own (deleted, or overwritten by another
+  # server) would make every signature fail to verify, so such a server is restarted (new keys, new files).
+  if ! sigstore_files_match; then
+    log "sigstore: the trust files in $SIGSTORE_OUT are not those of the running server: restarting it"
+    stop_one sigstore
+    start_sigstore_server
+    sigstore_files_match || die "sigstore: the trust files in $SIGSTORE_OUT do not match the server just started"
+  fi
+  local tc=$SIGSTORE_OUT/trust_config.json
+  if [ ! -s "$tc" ] || [ "$SIGSTORE_OUT/trusted_root.json" -nt "$tc" ] || [ "$RUN/oidc.issuer" -nt "$tc" ] \
+     || [ "$SRC/mk-trust-config.py" -nt "$tc" ]; then
+    "$PY" "$SRC/mk-trust-config.py" "$SIGSTORE_OUT/trusted_root.json" "http://127.0.0.1:$SIGSTORE_PORT" "$(oidc_issuer)" > "$tc.tmp" \
+      || die "sigstore: mk-trust-config.py failed"
+    mv -f "$tc.tmp" "$tc"
+  fi
+}
 
 write_env() {
   write_if_changed "$DIR/env" 0644 <<EOF
@@ -382,6 +537,10 @@ export SIGWARD_TEST_REGISTRY_USER='$REG_USER'
 export SIGWARD_TEST_REGISTRY_PASSWORD='$REG_PASSWORD'
 # distribution 2.8, plain HTTP, no auth, no referrers API
 export SIGWARD_TEST_REGISTRY_HTTP='127.0.0.1:$HTTP_PORT'
+# distribution 2.8, plain HTTP + basic auth (same user/password as the TLS one), no referrers API. The one registry
+# @sigstore/oci (sigstore-js "attach") can use: it speaks plain http to 127.0.0.1/localhost and fails without a
+# 401 challenge ("Invalid challenge").
+export SIGWARD_TEST_REGISTRY_HTTP_AUTH='127.0.0.1:$HTTP_AUTH_PORT'
 # ferro-oci-server $FERRO_VERSION, plain HTTP, no auth, OCI 1.1 referrers API (tags/manifests kept in memory)
 export SIGWARD_TEST_REGISTRY_FERRO='127.0.0.1:$FERRO_PORT'
 # tools: cosign 2.5, skopeo 1.18 (Debian 13), mkoci DIR [TAG] [CONTENT] -> prints manifest digest
@@ -395,7 +554,7 @@ export SIGWARD_TEST_SKOPEO_POLICY='$DIR/skopeo/policy-accept.json'
 export SIGWARD_TEST_SKOPEO_CERT_DIR='$DIR/certs.d/127.0.0.1:$TLS_PORT'
 # Credentials: nothing here depends on ~/.docker/config.json. Pass them explicitly (cosign
 # --registry-username/--registry-password, skopeo --src-creds/--dest-creds), or point a tool at this
-# ready-made docker config dir (DOCKER_CONFIG=...) for the TLS registry under both host names.
+# ready-made docker config dir (DOCKER_CONFIG=...) for the TLS and the http-auth registry under both host names.
 export SIGWARD_TEST_DOCKER_CONFIG='$DIR/docker-config'
 # cosign stays offline in key mode only with these flags (checked: no outbound connection at all):
 #   sign/attest/sign-blob:           --tlog-upload=false (and -y)
@@ -404,50 +563,128 @@ export SIGWARD_TEST_DOCKER_CONFIG='$DIR/docker-config'
 # variables say. TUF_ROOT keeps any TUF cache cosign might write here instead of in ~/.sigstore.
 # TLS registry: --registry-cacert \$SIGWARD_TEST_REGISTRY_CA (or SSL_CERT_FILE=... for that command only).
 export TUF_ROOT='$DIR/tuf'
+# --- keyless Sigstore peers ---
+# One server: Fulcio v1 (POST /api/v1/signingCert) + v2, Rekor v1 (POST /api/v1/log/entries) + v2, RFC3161 TSA
+# (POST /api/v1/timestamp, DER or JSON) from @sigstore/mock 0.12.1. The OIDC token is decoded, NOT verified; an
+# email-like sub gives an email SAN. No GET of log entries: verify offline. NEW KEYS AT EVERY START of this peer:
+# read the trust files below after each start, never cache them.
+export SIGWARD_TEST_SIGSTORE_URL='http://127.0.0.1:$SIGSTORE_PORT'
+# OIDC provider (oauth2-mock-server 8.2.3): listens on 127.0.0.1; tokens carry iss = SIGWARD_TEST_OIDC_ISSUER.
+# ID token: "\$SIGWARD_TEST_PEERS_SCRIPT" id-token [EMAIL]  (default $DEFAULT_SUBJECT; aud "sigstore")
+export SIGWARD_TEST_OIDC_URL='http://localhost:$OIDC_PORT'
+export SIGWARD_TEST_OIDC_ISSUER='$(oidc_issuer)'
+export SIGWARD_TEST_OIDC_SUBJECT='$DEFAULT_SUBJECT'
+export SIGWARD_TEST_PEERS_SCRIPT='$REPO/scripts/peers.sh'
+# Trust material of the running sigstore peer: TrustedRoot JSON, ClientTrustConfig JSON (sigstore-python
+# --trust-config), Fulcio root CA (the whole chain: leaf certs have no intermediate), Rekor and CT log keys
+# (PKIX PEM), TSA chain (intermediate, then root).
+export SIGWARD_TEST_TRUSTED_ROOT='$SIGSTORE_OUT/trusted_root.json'
+export SIGWARD_TEST_TRUST_CONFIG='$SIGSTORE_OUT/trust_config.json'
+export SIGWARD_TEST_FULCIO_ROOT='$SIGSTORE_OUT/fulcio-root.pem'
+export SIGWARD_TEST_REKOR_PUB='$SIGSTORE_OUT/rekor.pub'
+export SIGWARD_TEST_CTLOG_PUB='$SIGSTORE_OUT/ctlog.pub'
+export SIGWARD_TEST_TSA_CHAIN='$SIGSTORE_OUT/tsa-chain.pem'
+# cosign keyless, offline: set for the cosign command only (not exported here, key-mode tests stay as they are)
+#   SIGSTORE_ROOT_FILE=\$SIGWARD_TEST_FULCIO_ROOT SIGSTORE_REKOR_PUBLIC_KEY=\$SIGWARD_TEST_REKOR_PUB
+#   SIGSTORE_CT_LOG_PUBLIC_KEY_FILE=\$SIGWARD_TEST_CTLOG_PUB
+#   sign:   -y --fulcio-url \$SIGWARD_TEST_SIGSTORE_URL --rekor-url \$SIGWARD_TEST_SIGSTORE_URL --identity-token TOKEN
+#   verify: --certificate-identity EMAIL --certificate-oidc-issuer \$SIGWARD_TEST_OIDC_ISSUER
+# sigstore-python 4.5.1: \$SIGWARD_TEST_SIGSTORE_PYTHON --trust-config \$SIGWARD_TEST_TRUST_CONFIG sign|verify ...
+#   (verify with --offline). sigstore-js: CI=true SIGSTORE_ID_TOKEN=TOKEN \$SIGWARD_TEST_SIGSTORE_JS attest ...
+#   --fulcio-url/--rekor-url/--tsa-server-url \$SIGWARD_TEST_SIGSTORE_URL (CI=true: no browser flow).
+#   Offline sigstore-js verification against the trusted root:
+#   node \$SIGWARD_TEST_NODE_DIR/verify-bundle.js TRUSTED_ROOT BUNDLE [ARTIFACT] [SAN] [ISSUER]
+export SIGWARD_TEST_SIGSTORE_PYTHON='$VENV/bin/sigstore'
+export SIGWARD_TEST_SIGSTORE_JS='$NPM/node_modules/.bin/sigstore'
+export SIGWARD_TEST_NODE_DIR='$NPM'
 EOF
 }
 
-cmd_start() {
-  local t0=$SECONDS
-  local c
-  for c in docker-registry htpasswd curl openssl; do
-    command -v "$c" >/dev/null || die "$c missing: run $0 install"
+# ------------------------------------------------------------------------ start/stop/status/env
+NAMES=(registry-tls registry-http registry-http-auth ferro oidc sigstore)   # start order (oidc before sigstore: its issuer goes in trust_config.json)
+
+check_names() {
+  local n a ok
+  for a in "$@"; do
+    ok=0; for n in "${NAMES[@]}"; do [ "$a" = "$n" ] && ok=1; done
+    [ $ok = 1 ] || die "unknown peer '$a' (peers: ${NAMES[*]})"
   done
-  [ -x "$FERRO" ] || die "$FERRO missing: run $0 install"
-  mkdir -p "$RUN/registry-tls" "$RUN/registry-http" "$RUN/ferro"
+}
+
+# selected NAME...: the canonical names to act on, in start order (all without arguments). Call
+# check_names first: this runs in a subshell, where die would not end the script.
+selected() {
+  local n a
+  for n in "${NAMES[@]}"; do
+    if [ $# -eq 0 ]; then echo "$n"; else for a in "$@"; do [ "$a" = "$n" ] && { echo "$n"; break; }; done; fi
+  done
+}
+
+cmd_start() {
+  local t0=$SECONDS names n c
+  check_names "$@"
+  mapfile -t names < <(selected "$@")
+  for c in curl openssl python3; do command -v "$c" >/dev/null || die "$c missing: run $0 install"; done
+  for n in "${names[@]}"; do
+    case $n in
+      registry-*) if ! command -v docker-registry >/dev/null || ! command -v htpasswd >/dev/null; then
+                    die "docker-registry/htpasswd missing: run $0 install"; fi ;;
+      ferro) [ -x "$FERRO" ] || die "$FERRO missing: run $0 install" ;;
+      oidc|sigstore) if ! command -v node >/dev/null || [ ! -d "$NPM/node_modules/@sigstore/mock" ] \
+                        || [ ! -d "$NPM/node_modules/oauth2-mock-server" ]; then
+                       die "node or $NPM/node_modules missing: run $0 install"; fi ;;
+    esac
+  done
+  mkdir -p "$RUN/registry-tls" "$RUN/registry-http" "$RUN/registry-http-auth" "$RUN/ferro"
   ensure_pki
   write_client_files
-  start_one registry-tls "$TLS_PORT" "https://127.0.0.1:$TLS_PORT/v2/" --cacert "$PKI/ca.crt" -- \
-    "$(command -v docker-registry)" serve "$RUN/registry-tls/config.yml"
-  start_one registry-http "$HTTP_PORT" "http://127.0.0.1:$HTTP_PORT/v2/" -- \
-    "$(command -v docker-registry)" serve "$RUN/registry-http/config.yml"
-  start_one ferro "$FERRO_PORT" "http://127.0.0.1:$FERRO_PORT/v2/" -- \
-    FERRO_OCI_LISTEN="127.0.0.1:$FERRO_PORT" FERRO_OCI_STORAGE_DIR="$RUN/ferro/data" RUST_LOG=warn "$FERRO"
+  for n in "${names[@]}"; do
+    case $n in
+      registry-tls) start_one registry-tls "$TLS_PORT" "https://127.0.0.1:$TLS_PORT/v2/" --cacert "$PKI/ca.crt" -- \
+                      "$(command -v docker-registry)" serve "$RUN/registry-tls/config.yml" ;;
+      registry-http) start_one registry-http "$HTTP_PORT" "http://127.0.0.1:$HTTP_PORT/v2/" -- \
+                       "$(command -v docker-registry)" serve "$RUN/registry-http/config.yml" ;;
+      registry-http-auth) start_one registry-http-auth "$HTTP_AUTH_PORT" "http://127.0.0.1:$HTTP_AUTH_PORT/v2/" -- \
+                            "$(command -v docker-registry)" serve "$RUN/registry-http-auth/config.yml" ;;
+      ferro) start_one ferro "$FERRO_PORT" "http://127.0.0.1:$FERRO_PORT/v2/" -- \
+               FERRO_OCI_LISTEN="127.0.0.1:$FERRO_PORT" FERRO_OCI_STORAGE_DIR="$RUN/ferro/data" RUST_LOG=warn "$FERRO" ;;
+      oidc) start_oidc ;;
+      sigstore) start_sigstore ;;
+    esac
+  done
   write_env
   log "ready in $((SECONDS - t0)) s; env file: $DIR/env"
 }
 
-# ---------------------------------------------------------------------------- stop/status/env
-NAMES=(registry-tls registry-http ferro)
-
 cmd_stop() {
-  local n
-  for n in "${NAMES[@]}"; do stop_one "$n"; done
+  local names i
+  check_names "$@"
+  mapfile -t names < <(selected "$@")
+  for ((i = ${#names[@]} - 1; i >= 0; i--)); do stop_one "${names[i]}"; done
+}
+
+# health_url NAME PORT: what status asks each peer.
+health_url() {
+  case $1 in
+    registry-tls) echo "https://127.0.0.1:$2/v2/" ;;
+    registry-http|registry-http-auth|ferro) echo "http://127.0.0.1:$2/v2/" ;;
+    sigstore) echo "http://127.0.0.1:$2/healthz" ;;
+    oidc) echo "http://127.0.0.1:$2/.well-known/openid-configuration" ;;
+  esac
 }
 
 cmd_status() {
-  local n port url args
+  local n port
   for n in "${NAMES[@]}"; do
     port=$(cat "$RUN/$n.port" 2>/dev/null || echo '?')
     if running "$n"; then
-      args=(); url="http://127.0.0.1:$port/v2/"
-      [ "$n" = registry-tls ] && { url="https://127.0.0.1:$port/v2/"; args=(--cacert "$PKI/ca.crt"); }
-      printf '%-14s running  pid %-8s 127.0.0.1:%-6s HTTP %s  log %s\n' "$n" "$(cat "$(pidfile "$n")")" "$port" \
-        "$(http_code "$url" "${args[@]}")" "$RUN/$n.log"
+      printf '%-18s running  pid %-8s 127.0.0.1:%-6s HTTP %s  log %s\n' "$n" "$(cat "$(pidfile "$n")")" "$port" \
+        "$(http_code "$(health_url "$n" "$port")" --cacert "$PKI/ca.crt")" "$RUN/$n.log"
     else
-      printf '%-14s stopped\n' "$n"
+      printf '%-18s stopped\n' "$n"
     fi
   done
+  running sigstore && echo "sigstore trust files: $SIGSTORE_OUT"
   [ -f "$DIR/env" ] && echo "env file: $DIR/env"
   return 0
 }
@@ -457,12 +694,22 @@ cmd_env() {
   cat "$DIR/env"
 }
 
+cmd_id_token() {
+  local email=${1:-$DEFAULT_SUBJECT} port out
+  running oidc || die "the oidc peer is not running (peers dir $DIR): run $0 start"
+  port=$(cat "$RUN/oidc.port")
+  out=$(curl -sS -f --max-time 10 "http://127.0.0.1:$port/token" -d grant_type=password --data-urlencode "username=$email" \
+          -d password=x -d client_id=sigstore -d scope=openid) || die "oidc: token request to 127.0.0.1:$port failed"
+  printf '%s' "$out" | "$PY" -c 'import json,sys; print(json.load(sys.stdin)["id_token"])' || die "oidc: no id_token in: $out"
+}
+
 case "${1:-}" in
   install) cmd_install ;;
-  start) cmd_start ;;
-  stop) cmd_stop ;;
-  restart) cmd_stop; cmd_start ;;
+  start) shift; cmd_start "$@" ;;
+  stop) shift; cmd_stop "$@" ;;
+  restart) shift; cmd_stop "$@"; cmd_start "$@" ;;
   status) cmd_status ;;
   env) cmd_env ;;
-  *) sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
+  id-token) shift; [ $# -le 1 ] || die "usage: $0 id-token [EMAIL]"; cmd_id_token "$@" ;;
+  *) awk 'NR == 1 { next } /^#/ { sub(/^# ?/, ""); print; next } { exit }' "$0"; exit 2 ;;
 esac
