@@ -216,3 +216,68 @@ pub fn run_fails(cmd: &mut Command) -> String {
     );
     stderr
 }
+
+/// The keyless peers: local Fulcio + Rekor + TSA, OIDC provider, sigstore-python, sigstore-js.
+pub struct Keyless {
+    pub sigstore_url: String,
+    pub issuer: String,
+    pub subject: String,
+    pub trusted_root: PathBuf,
+    pub trust_config: PathBuf,
+    pub fulcio_root: PathBuf,
+    pub rekor_pub: PathBuf,
+    pub ctlog_pub: PathBuf,
+    pub tsa_chain: PathBuf,
+    pub sigstore_python: PathBuf,
+    pub sigstore_js: PathBuf,
+    pub peers_script: PathBuf,
+    pub http_auth_registry: String,
+}
+
+impl Keyless {
+    /// The keyless peers, or None (after printing why) when they are not running outside CI.
+    pub fn get(test: &str) -> Option<Keyless> {
+        let file = env_file_values();
+        let var = |k: &str| std::env::var(k).ok().or_else(|| file.get(k).cloned());
+        if var("SIGWARD_TEST_SIGSTORE_URL").is_none() {
+            let msg =
+                format!("{test}: the keyless peers are not running: `scripts/peers.sh start`");
+            if std::env::var_os("CI").is_some() {
+                panic!("{msg}");
+            }
+            eprintln!("SKIPPED {msg}");
+            return None;
+        }
+        let v = |k: &str| var(k).unwrap_or_default();
+        Some(Keyless {
+            sigstore_url: v("SIGWARD_TEST_SIGSTORE_URL"),
+            issuer: v("SIGWARD_TEST_OIDC_ISSUER"),
+            subject: v("SIGWARD_TEST_OIDC_SUBJECT"),
+            trusted_root: v("SIGWARD_TEST_TRUSTED_ROOT").into(),
+            trust_config: v("SIGWARD_TEST_TRUST_CONFIG").into(),
+            fulcio_root: v("SIGWARD_TEST_FULCIO_ROOT").into(),
+            rekor_pub: v("SIGWARD_TEST_REKOR_PUB").into(),
+            ctlog_pub: v("SIGWARD_TEST_CTLOG_PUB").into(),
+            tsa_chain: v("SIGWARD_TEST_TSA_CHAIN").into(),
+            sigstore_python: v("SIGWARD_TEST_SIGSTORE_PYTHON").into(),
+            sigstore_js: v("SIGWARD_TEST_SIGSTORE_JS").into(),
+            peers_script: v("SIGWARD_TEST_PEERS_SCRIPT").into(),
+            http_auth_registry: v("SIGWARD_TEST_REGISTRY_HTTP_AUTH"),
+        })
+    }
+
+    /// A fresh OIDC ID token for `subject` from the local provider.
+    pub fn id_token(&self, subject: &str) -> String {
+        let out = run(Command::new("bash")
+            .arg(&self.peers_script)
+            .args(["id-token", subject]));
+        String::from_utf8(out.stdout).unwrap().trim().to_string()
+    }
+
+    /// Points cosign at the local instance's trust files (no TUF, no public-good services).
+    pub fn cosign_env(&self, cmd: &mut Command) {
+        cmd.env("SIGSTORE_ROOT_FILE", &self.fulcio_root)
+            .env("SIGSTORE_REKOR_PUBLIC_KEY", &self.rekor_pub)
+            .env("SIGSTORE_CT_LOG_PUBLIC_KEY_FILE", &self.ctlog_pub);
+    }
+}

@@ -1,0 +1,353 @@
+//! Keyless and transparency-log verification against the real clients and a local Sigstore
+//! instance (Fulcio + Rekor + TSA from @sigstore/mock, an OIDC provider): cosign 2.5 keyless and
+//! key + Rekor image signatures, sigstore-python bundles; and every way such evidence can be
+//! wrong: identity, issuer, log key absent from the trusted root, tampered SET and certificate.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::process::Command;
+
+use common::{run, run_fails, unique, workdir, Keyless, Peers};
+use serde_json::Value;
+use sigward_oci::client::{ClientConfig, RegistryClient};
+use sigward_oci::credentials::CredentialSource;
+use sigward_oci::manifest::OCI_MANIFEST;
+use sigward_oci::signatures::{signature_config, signature_tag};
+use sigward_oci::{Digest, ImageReference};
+
+macro_rules! peers {
+    ($name:expr) => {
+        match (Peers::get($name), Keyless::get($name)) {
+            (Some(p), Some(k)) => (p, k),
+            _ => return,
+        }
+    };
+}
+
+/// An image on the plain-HTTP registry, signed keyless by cosign; returns (image, digest).
+fn cosign_keyless(p: &Peers, k: &Keyless, name: &str) -> (String, String) {
+    let dir = workdir(name);
+    let (image, digest) = p.push_image(&p.http, &unique(&format!("keyless/{name}")), "v1", &dir);
+    let repo = image.rsplit_once(':').unwrap().0;
+    let token = k.id_token(&k.subject);
+    let mut cmd = p.cosign();
+    k.cosign_env(&mut cmd);
+    run(cmd
+        .args([
+            "sign",
+            "-y",
+            "--allow-http-registry",
+            "--fulcio-url",
+            &k.sigstore_url,
+            "--rekor-url",
+            &k.sigstore_url,
+        ])
+        .args(["--identity-token", &token])
+        .arg(format!("{repo}@{digest}")));
+    (image, digest)
+}
+
+fn verify_keyless(p: &Peers, k: &Keyless, image: &str, identity: &[&str]) -> Command {
+    let mut cmd = p.sigward();
+    cmd.args(["verify", "--allow-http-registry", "--trusted-root"])
+        .arg(&k.trusted_root)
+        .args(identity)
+        .arg(image);
+    cmd
+}
+
+#[test]
+fn cosign_keyless_signature_verifies_with_identity_and_issuer() {
+    let (p, k) = peers!("cosign_keyless_signature_verifies_with_identity_and_issuer");
+    let (image, digest) = cosign_keyless(&p, &k, "happy");
+    let out = run(&mut verify_keyless(
+        &p,
+        &k,
+        &image,
+        &[
+            "--certificate-identity",
+            &k.subject,
+            "--certificate-oidc-issuer",
+            &k.issuer,
+        ],
+    ));
+    let sigs: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        sigs[0]["critical"]["image"]["docker-manifest-digest"],
+        digest.as_str()
+    );
+    assert_eq!(sigs[0]["signer"]["kind"], "certificate");
+    assert_eq!(sigs[0]["signer"]["identity"], k.subject.as_str());
+    assert_eq!(sigs[0]["signer"]["issuer"], k.issuer.as_str());
+    assert!(sigs[0]["tlog"]["log_index"].is_i64(), "{sigs}");
+    // Regexps, unanchored like cosign's.
+    run(&mut verify_keyless(
+        &p,
+        &k,
+        &image,
+        &[
+            "--certificate-identity-regexp",
+            "@example\\.com$",
+            "--certificate-oidc-issuer-regexp",
+            "^http://localhost:",
+        ],
+    ));
+}
+
+#[test]
+fn wrong_identity_or_issuer_is_refused() {
+    let (p, k) = peers!("wrong_identity_or_issuer_is_refused");
+    let (image, _) = cosign_keyless(&p, &k, "wrong-identity");
+    let err = run_fails(&mut verify_keyless(
+        &p,
+        &k,
+        &image,
+        &[
+            "--certificate-identity",
+            "mallory@example.com",
+            "--certificate-oidc-issuer",
+            &k.issuer,
+        ],
+    ));
+    assert!(
+        err.contains(
+            "certificate identity sigward-test@example.com does not match \"mallory@example.com\""
+        ),
+        "{err}"
+    );
+    let err = run_fails(&mut verify_keyless(
+        &p,
+        &k,
+        &image,
+        &[
+            "--certificate-identity",
+            &k.subject,
+            "--certificate-oidc-issuer",
+            "https://accounts.google.com",
+        ],
+    ));
+    assert!(
+        err.contains("OIDC issuer") && err.contains("https://accounts.google.com"),
+        "{err}"
+    );
+    let err = run_fails(&mut verify_keyless(
+        &p,
+        &k,
+        &image,
+        &[
+            "--certificate-identity-regexp",
+            "^mallory",
+            "--certificate-oidc-issuer",
+            &k.issuer,
+        ],
+    ));
+    assert!(err.contains("/^mallory/"), "{err}");
+}
+
+#[test]
+fn production_root_does_not_trust_a_private_instance() {
+    let (p, k) = peers!("production_root_does_not_trust_a_private_instance");
+    let (image, _) = cosign_keyless(&p, &k, "wrong-root");
+    let err = run_fails(
+        p.sigward()
+            .args([
+                "verify",
+                "--allow-http-registry",
+                "--certificate-identity",
+                &k.subject,
+            ])
+            .args(["--certificate-oidc-issuer", &k.issuer, &image]),
+    );
+    assert!(err.contains("none of 1 signature"), "{err}");
+}
+
+#[test]
+fn cosign_key_signature_with_rekor_entry_verifies_without_the_insecure_flag() {
+    let (p, k) = peers!("cosign_key_signature_with_rekor_entry_verifies_without_the_insecure_flag");
+    let dir = workdir("key-rekor");
+    let (image, digest) = p.push_image(&p.http, &unique("keyless/key-rekor"), "v1", &dir);
+    run(p
+        .cosign()
+        .current_dir(&dir)
+        .env("COSIGN_PASSWORD", "pw")
+        .arg("generate-key-pair"));
+    let mut cmd = p.cosign();
+    k.cosign_env(&mut cmd);
+    run(cmd
+        .current_dir(&dir)
+        .env("COSIGN_PASSWORD", "pw")
+        .args([
+            "sign",
+            "-y",
+            "--allow-http-registry",
+            "--key",
+            "cosign.key",
+            "--tlog-upload=true",
+        ])
+        .args(["--rekor-url", &k.sigstore_url])
+        .arg(format!("{}@{digest}", image.rsplit_once(':').unwrap().0)));
+    let public = dir.join("cosign.pub").display().to_string();
+    let out = run(p
+        .sigward()
+        .args([
+            "verify",
+            "--allow-http-registry",
+            "--key",
+            &public,
+            "--trusted-root",
+        ])
+        .arg(&k.trusted_root)
+        .arg(&image));
+    let sigs: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(sigs[0]["signer"]["kind"], "public_key");
+    assert!(sigs[0]["tlog"]["integrated_time"].is_i64(), "{sigs}");
+    // Against the public-good root, the local log's key is unknown: refused.
+    let err =
+        run_fails(
+            p.sigward()
+                .args(["verify", "--allow-http-registry", "--key", &public, &image]),
+        );
+    assert!(err.contains("none of 1 signature"), "{err}");
+}
+
+fn client() -> RegistryClient {
+    RegistryClient::new(ClientConfig {
+        allow_http: true,
+        credentials: CredentialSource {
+            ignore_docker_config: true,
+            ..Default::default()
+        },
+        ..Default::default()
+    })
+    .unwrap()
+}
+
+/// Rewrites the `.sig` manifest of `image` with `edit` applied to each layer's annotations.
+fn edit_annotations(image: &str, digest: &str, edit: impl Fn(&mut BTreeMap<String, String>)) {
+    let repo = ImageReference::parse(image).unwrap();
+    let digest = Digest::parse(digest).unwrap();
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(async {
+            let c = client();
+            let mut sig = c
+                .signature_manifest(&repo, &digest)
+                .await
+                .unwrap()
+                .unwrap()
+                .manifest;
+            for layer in &mut sig.layers {
+                edit(&mut layer.annotations);
+            }
+            let config = signature_config(&sig.layers);
+            sig.config.digest = c.push_blob(&repo, config.clone()).await.unwrap();
+            sig.config.size = config.len() as u64;
+            let bytes = serde_json::to_vec(&sig).unwrap();
+            c.put_manifest(&repo, &signature_tag(&digest), bytes, OCI_MANIFEST)
+                .await
+                .unwrap();
+        });
+}
+
+fn b64_flip(s: &str) -> String {
+    use base64::Engine;
+    let e = base64::engine::general_purpose::STANDARD;
+    let mut raw = e.decode(s).unwrap();
+    let at = raw.len() - 3;
+    raw[at] ^= 1;
+    e.encode(raw)
+}
+
+#[test]
+fn tampered_set_certificate_or_entry_is_refused() {
+    let (p, k) = peers!("tampered_set_certificate_or_entry_is_refused");
+    let identity = [
+        "--certificate-identity",
+        k.subject.as_str(),
+        "--certificate-oidc-issuer",
+        k.issuer.as_str(),
+    ];
+    // Tampered SET.
+    let (image, digest) = cosign_keyless(&p, &k, "tampered-set");
+    edit_annotations(&image, &digest, |a| {
+        let mut bundle: Value = serde_json::from_str(&a["dev.sigstore.cosign/bundle"]).unwrap();
+        let set = bundle["SignedEntryTimestamp"].as_str().unwrap().to_string();
+        bundle["SignedEntryTimestamp"] = Value::String(b64_flip(&set));
+        a.insert("dev.sigstore.cosign/bundle".into(), bundle.to_string());
+    });
+    let err = run_fails(&mut verify_keyless(&p, &k, &image, &identity));
+    assert!(err.contains("SET verification failed"), "{err}");
+
+    // Another certificate than the one in the log entry (from another keyless signature).
+    let (image2, digest2) = cosign_keyless(&p, &k, "tampered-cert");
+    let (other, other_digest) = cosign_keyless(&p, &k, "cert-donor");
+    let donor = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(async {
+            let c = client();
+            let repo = ImageReference::parse(&other).unwrap();
+            let m = c
+                .signature_manifest(&repo, &Digest::parse(&other_digest).unwrap())
+                .await
+                .unwrap()
+                .unwrap();
+            m.manifest.layers[0].annotations["dev.sigstore.cosign/certificate"].clone()
+        });
+    edit_annotations(&image2, &digest2, |a| {
+        a.insert("dev.sigstore.cosign/certificate".into(), donor.clone());
+    });
+    let err = run_fails(&mut verify_keyless(&p, &k, &image2, &identity));
+    assert!(err.contains("none of 1 signature"), "{err}");
+
+    // No log entry at all.
+    let (image3, digest3) = cosign_keyless(&p, &k, "no-entry");
+    edit_annotations(&image3, &digest3, |a| {
+        a.remove("dev.sigstore.cosign/bundle");
+    });
+    let err = run_fails(&mut verify_keyless(&p, &k, &image3, &identity));
+    assert!(err.contains("no transparency-log entry"), "{err}");
+}
+
+#[test]
+fn sigstore_python_bundle_verifies_with_verify_bundle() {
+    let (_, k) = peers!("sigstore_python_bundle_verifies_with_verify_bundle");
+    let dir = workdir("python");
+    let blob = dir.join("blob.txt");
+    std::fs::write(&blob, format!("signed by sigstore-python {}", unique("x"))).unwrap();
+    let bundle = dir.join("blob.sigstore.json");
+    let token = k.id_token(&k.subject);
+    run(Command::new(&k.sigstore_python)
+        .arg("--trust-config")
+        .arg(&k.trust_config)
+        .args(["sign", "--identity-token", &token, "--bundle"])
+        .arg(&bundle)
+        .arg(&blob));
+    let verify = |identity: &str, subject: &std::path::Path| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_sigward"));
+        cmd.arg("verify-bundle")
+            .arg("--bundle")
+            .arg(&bundle)
+            .args([
+                "--certificate-identity",
+                identity,
+                "--certificate-oidc-issuer",
+                &k.issuer,
+            ])
+            .arg("--trusted-root")
+            .arg(&k.trusted_root)
+            .arg(subject);
+        cmd
+    };
+    run(&mut verify(&k.subject, &blob));
+    let err = run_fails(&mut verify("mallory@example.com", &blob));
+    assert!(err.contains("does not match"), "{err}");
+    let other = dir.join("other.txt");
+    std::fs::write(&other, "another file").unwrap();
+    run_fails(&mut verify(&k.subject, &other));
+}
