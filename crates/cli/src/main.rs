@@ -36,6 +36,8 @@ enum Command {
     Sign(SignArgs),
     /// Verify image signatures against a public key.
     Verify(VerifyArgs),
+    /// Verify attestations (in-toto statements in Sigstore bundles) attached to images.
+    VerifyAttestation(VerifyAttestationArgs),
     /// Verify a Sigstore bundle over a file or a digest (the sigstore-conformance protocol).
     VerifyBundle(blob::VerifyBundleArgs),
 }
@@ -88,6 +90,31 @@ struct VerifyArgs {
     images: Vec<String>,
 }
 
+/// `sigward verify-attestation`.
+#[derive(Debug, clap::Args)]
+struct VerifyAttestationArgs {
+    /// Predicate type: a URI, or one of cosign's names (slsaprovenance, slsaprovenance1, spdx,
+    /// spdxjson, cyclonedx, vuln, custom).
+    #[arg(long = "type", default_value = "custom")]
+    predicate_type: String,
+    #[command(flatten)]
+    verify: VerifyArgs,
+}
+
+/// cosign's `--type` names for well-known predicate types.
+fn predicate_type_uri(name: &str) -> String {
+    match name {
+        "slsaprovenance" | "slsaprovenance02" => "https://slsa.dev/provenance/v0.2",
+        "slsaprovenance1" => "https://slsa.dev/provenance/v1",
+        "spdx" | "spdxjson" => "https://spdx.dev/Document",
+        "cyclonedx" => "https://cyclonedx.org/bom",
+        "vuln" => "https://cosign.sigstore.dev/attestation/vuln/v1",
+        "custom" => "https://cosign.sigstore.dev/attestation/v1",
+        uri => uri,
+    }
+    .to_string()
+}
+
 fn parse_key_value(s: &str) -> Result<(String, String), String> {
     match s.split_once('=') {
         Some((k, v)) if !k.is_empty() => Ok((k.to_string(), v.to_string())),
@@ -110,8 +137,12 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::GenerateKeyPair(args) => keys::generate_key_pair(&args),
         Command::Sign(args) => runtime.block_on(sign(args)),
-        Command::Verify(args) => runtime.block_on(verify(args)),
+        Command::Verify(args) => runtime.block_on(verify_with(args, None)),
         Command::VerifyBundle(args) => blob::verify_bundle_command(&args),
+        Command::VerifyAttestation(args) => {
+            let predicate = predicate_type_uri(&args.predicate_type);
+            runtime.block_on(verify_with(args.verify, Some(predicate)))
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -171,10 +202,11 @@ async fn sign(args: SignArgs) -> Result<(), String> {
     }
 }
 
-async fn verify(args: VerifyArgs) -> Result<(), String> {
+async fn verify_with(args: VerifyArgs, predicate_type: Option<String>) -> Result<(), String> {
     let images = parse_images(&args.images)?;
     let mut options = sigward_engine::VerifyOptions {
         annotations: args.annotations,
+        predicate_type,
         ..Default::default()
     };
     match args.signer.policy()? {

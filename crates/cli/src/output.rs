@@ -1,8 +1,11 @@
 //! How `sigward verify` reports what verified: cosign's JSON (an array of the signed payloads,
 //! so scripts written for cosign keep working) with sigward's fields added, or plain text.
+//! Bundles carry no simple-signing payload: their entries have `critical`/`optional` null and
+//! a `bundle` object instead.
 
 use serde_json::{json, Value};
-use sigward_engine::ImageVerification;
+use sigward_engine::{Evidence, ImageSignature, ImageVerification};
+use sigward_verify::bundle::BundleSigner;
 use sigward_verify::cosign::Signer;
 
 /// Output formats of `verify`.
@@ -14,15 +17,66 @@ pub enum Format {
     Text,
 }
 
-fn signer_json(signer: &Signer) -> Value {
-    match signer {
-        Signer::PublicKey { key_id } => json!({"kind": "public_key", "key_id": key_id}),
-        Signer::Certificate { identity, issuer } => {
-            json!({"kind": "certificate", "identity": identity, "issuer": issuer})
-        }
-        #[allow(unreachable_patterns)]
-        _ => json!({"kind": "unknown"}),
+/// Who signed, in one shape for both kinds of evidence.
+struct SignerView {
+    json: Value,
+    text: String,
+    keyless: bool,
+}
+
+fn signer(s: &ImageSignature) -> SignerView {
+    let key = |key_id: &str| SignerView {
+        json: json!({"kind": "public_key", "key_id": key_id}),
+        text: format!("key:{key_id}"),
+        keyless: false,
+    };
+    let cert = |identity: &str, issuer: &str| SignerView {
+        json: json!({"kind": "certificate", "identity": identity, "issuer": issuer}),
+        text: format!("{identity} ({issuer})"),
+        keyless: true,
+    };
+    match &s.evidence {
+        Evidence::Cosign(v) => match v.signer() {
+            Signer::PublicKey { key_id } => key(key_id),
+            Signer::Certificate { identity, issuer } => cert(identity, issuer),
+            #[allow(unreachable_patterns)]
+            _ => key("unknown"),
+        },
+        Evidence::Bundle(b) => match b.signer() {
+            BundleSigner::PublicKey { key_id } => key(key_id),
+            BundleSigner::Certificate { identity, issuer } => cert(identity, issuer),
+            #[allow(unreachable_patterns)]
+            _ => key("unknown"),
+        },
     }
+}
+
+fn item_json(v: &ImageVerification, s: &ImageSignature, pinned: &str) -> Value {
+    let (critical, optional, tlog, bundle) = match &s.evidence {
+        Evidence::Cosign(sig) => (
+            json!(sig.payload().critical),
+            json!(sig.payload().optional),
+            sig.log_entry()
+                .map(|l| json!({"log_index": l.log_index, "integrated_time": l.integrated_time})),
+            Value::Null,
+        ),
+        Evidence::Bundle(b) => (
+            Value::Null,
+            Value::Null,
+            Some(json!({"verified": b.tlog_verified(), "integrated_time": b.integrated_time()})),
+            json!({"predicate_type": b.predicate_type()}),
+        ),
+    };
+    json!({
+        "critical": critical,
+        "optional": optional,
+        "image": pinned,
+        "digest": v.digest.to_string(),
+        "signer": signer(s).json,
+        "location": s.location,
+        "tlog": tlog,
+        "bundle": bundle,
+    })
 }
 
 pub fn print_verification(v: &ImageVerification, format: Format, tlog_checked: bool) {
@@ -33,11 +87,7 @@ pub fn print_verification(v: &ImageVerification, format: Format, tlog_checked: b
     if tlog_checked {
         eprintln!("  - Existence of the claims in the transparency log was verified offline");
     }
-    let keyless = v
-        .signatures
-        .iter()
-        .any(|s| matches!(s.signature.signer(), Signer::Certificate { .. }));
-    if keyless {
+    if v.signatures.iter().any(|s| signer(s).keyless) {
         eprintln!("  - The code-signing certificate was verified using trusted certificate authority certificates");
     } else {
         eprintln!("  - The signatures were verified against the specified public key");
@@ -47,52 +97,45 @@ pub fn print_verification(v: &ImageVerification, format: Format, tlog_checked: b
             let items: Vec<Value> = v
                 .signatures
                 .iter()
-                .map(|s| {
-                    let payload = s.signature.payload();
-                    json!({
-                        "critical": payload.critical,
-                        "optional": payload.optional,
-                        "image": pinned,
-                        "digest": v.digest.to_string(),
-                        "signer": signer_json(s.signature.signer()),
-                        "location": s.location,
-                        "tlog": s.signature.log_entry().map(|l| json!({"log_index": l.log_index, "integrated_time": l.integrated_time})),
-                    })
-                })
+                .map(|s| item_json(v, s, &pinned))
                 .collect();
             println!("{}", Value::Array(items));
         }
         Format::Text => {
             for s in &v.signatures {
-                let signer = match s.signature.signer() {
-                    Signer::PublicKey { key_id } => format!("key:{key_id}"),
-                    Signer::Certificate { identity, issuer } => format!("{identity} ({issuer})"),
-                    #[allow(unreachable_patterns)]
-                    _ => "unknown signer".to_string(),
-                };
-                let annotations = s
-                    .signature
-                    .payload()
-                    .optional
-                    .as_ref()
-                    .map(|o| {
-                        o.iter()
-                            .map(|(k, v)| {
-                                format!(
-                                    "{k}={}",
-                                    v.as_str()
-                                        .map(str::to_string)
-                                        .unwrap_or_else(|| v.to_string())
-                                )
+                let detail = match &s.evidence {
+                    Evidence::Cosign(sig) => {
+                        let annotations = sig
+                            .payload()
+                            .optional
+                            .as_ref()
+                            .map(|o| {
+                                o.iter()
+                                    .map(|(k, v)| {
+                                        format!(
+                                            "{k}={}",
+                                            v.as_str()
+                                                .map(str::to_string)
+                                                .unwrap_or_else(|| v.to_string())
+                                        )
+                                    })
+                                    .collect::<Vec<_>>()
+                                    .join(",")
                             })
-                            .collect::<Vec<_>>()
-                            .join(",")
-                    })
-                    .unwrap_or_default();
-                println!(
-                    "{pinned}\tverified\tsigner={signer}\tidentity={}\tannotations={annotations}",
-                    s.signature.docker_reference()
-                );
+                            .unwrap_or_default();
+                        format!(
+                            "identity={}\tannotations={annotations}",
+                            sig.docker_reference()
+                        )
+                    }
+                    Evidence::Bundle(b) => {
+                        format!(
+                            "bundle\tpredicate={}",
+                            b.predicate_type().unwrap_or("(message signature)")
+                        )
+                    }
+                };
+                println!("{pinned}\tverified\tsigner={}\t{detail}", signer(s).text);
             }
         }
     }

@@ -351,3 +351,223 @@ fn sigstore_python_bundle_verifies_with_verify_bundle() {
     std::fs::write(&other, "another file").unwrap();
     run_fails(&mut verify(&k.subject, &other));
 }
+
+/// An in-toto statement about `image@digest` with `predicate_type`, signed keyless by
+/// sigstore-js (Fulcio + Rekor + TSA) and attached by @sigstore/oci as an OCI 1.1 referrer on
+/// the authenticated plain-HTTP registry (distribution: the fallback tag, no referrers API).
+fn sigstore_js_attach(
+    k: &Keyless,
+    repo: &str,
+    digest: &str,
+    predicate_type: &str,
+    dir: &std::path::Path,
+) {
+    let statement = serde_json::json!({
+        "_type": "https://in-toto.io/Statement/v1",
+        "subject": [{"name": format!("{}/{repo}", k.http_auth_registry), "digest": {"sha256": digest.trim_start_matches("sha256:")}}],
+        "predicateType": predicate_type,
+        "predicate": {"builder": {"id": "sigward-tests"}}
+    });
+    let name = unique("stmt");
+    let stmt = dir.join(format!("{name}.json"));
+    std::fs::write(&stmt, statement.to_string()).unwrap();
+    let bundle = dir.join(format!("{name}.sigstore.json"));
+    let token = k.id_token(&k.subject);
+    run(Command::new(&k.sigstore_js)
+        .env("CI", "true")
+        .env("SIGSTORE_ID_TOKEN", &token)
+        .arg("attest")
+        .arg(&stmt)
+        .args([
+            "--fulcio-url",
+            &k.sigstore_url,
+            "--rekor-url",
+            &k.sigstore_url,
+            "--tsa-server-url",
+            &k.sigstore_url,
+        ])
+        .arg("-o")
+        .arg(&bundle));
+    run(Command::new(&k.sigstore_js)
+        .arg("attach")
+        .arg("--attestation")
+        .arg(&bundle)
+        .args(["-u", "sigward", "-p", "sigward-test-pw"])
+        .arg(format!("{}/{repo}@{digest}", k.http_auth_registry)));
+}
+
+fn auth_flags() -> [&'static str; 5] {
+    [
+        "--allow-http-registry",
+        "--registry-username",
+        "sigward",
+        "--registry-password",
+        "sigward-test-pw",
+    ]
+}
+
+#[test]
+fn sigstore_js_bundle_referrers_verify_as_signatures_and_attestations() {
+    let (p, k) = peers!("sigstore_js_bundle_referrers_verify_as_signatures_and_attestations");
+    let dir = workdir("js-attach");
+    let repo = unique("bundles/js");
+    let mut push = |tag: &str| {
+        let layout = dir.join(format!("layout-{tag}"));
+        let digest = String::from_utf8(
+            run(Command::new(&p.mkoci)
+                .arg(&layout)
+                .arg(tag)
+                .arg(unique(tag)))
+            .stdout,
+        )
+        .unwrap();
+        let mut cmd = Command::new(&p.skopeo);
+        cmd.arg("--policy").arg(&p.skopeo_policy).arg("copy").args([
+            "--dest-tls-verify=false",
+            "--dest-creds",
+            "sigward:sigward-test-pw",
+        ]);
+        cmd.arg(format!("oci:{}:{tag}", layout.display()))
+            .arg(format!("docker://{}/{repo}:{tag}", k.http_auth_registry));
+        run(&mut cmd);
+        digest.trim().to_string()
+    };
+    let signed = push("signed");
+    let attested = push("attested");
+    sigstore_js_attach(
+        &k,
+        &repo,
+        &signed,
+        "https://sigstore.dev/cosign/sign/v1",
+        &dir,
+    );
+    sigstore_js_attach(&k, &repo, &attested, "https://slsa.dev/provenance/v1", &dir);
+    let identity = [
+        "--certificate-identity",
+        k.subject.as_str(),
+        "--certificate-oidc-issuer",
+        k.issuer.as_str(),
+    ];
+    let verify = |sub: &[&str], image: &str| {
+        let mut cmd = p.sigward();
+        cmd.args(sub)
+            .args(auth_flags())
+            .arg("--trusted-root")
+            .arg(&k.trusted_root)
+            .args(identity)
+            .arg(image);
+        cmd
+    };
+    // A signature bundle verifies as the image's signature.
+    let out = run(&mut verify(
+        &["verify"],
+        &format!("{}/{repo}:signed", k.http_auth_registry),
+    ));
+    let sigs: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(sigs[0]["location"]["kind"], "referrer", "{sigs}");
+    assert_eq!(
+        sigs[0]["bundle"]["predicate_type"],
+        "https://sigstore.dev/cosign/sign/v1"
+    );
+    assert_eq!(sigs[0]["signer"]["identity"], k.subject.as_str());
+    // A provenance attestation is not a signature...
+    let err = run_fails(&mut verify(
+        &["verify"],
+        &format!("{}/{repo}:attested", k.http_auth_registry),
+    ));
+    assert!(err.contains("no signatures found"), "{err}");
+    // ...but verifies as an attestation of its type, and not of another.
+    let out = run(&mut verify(
+        &["verify-attestation", "--type", "slsaprovenance1"],
+        &format!("{}/{repo}:attested", k.http_auth_registry),
+    ));
+    let atts: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        atts[0]["bundle"]["predicate_type"],
+        "https://slsa.dev/provenance/v1"
+    );
+    run_fails(&mut verify(
+        &["verify-attestation", "--type", "spdx"],
+        &format!("{}/{repo}:attested", k.http_auth_registry),
+    ));
+    // The signature bundle does not vouch for the other image (the statement names a digest).
+    let wrong = run_fails(&mut verify(
+        &["verify"],
+        &format!("{}/{repo}@{attested}", k.http_auth_registry),
+    ));
+    assert!(wrong.contains("no signatures found"), "{wrong}");
+}
+
+#[test]
+fn cosign_new_bundle_format_attestation_on_a_referrers_registry() {
+    let (p, k) = peers!("cosign_new_bundle_format_attestation_on_a_referrers_registry");
+    let dir = workdir("cosign-attest");
+    let (image, digest) = p.push_image(&p.ferro, &unique("bundles/cosign"), "v1", &dir);
+    let predicate = dir.join("predicate.json");
+    std::fs::write(&predicate, r#"{"buildDefinition":{"buildType":"https://example.com/build"},"runDetails":{"builder":{"id":"sigward-tests"}}}"#).unwrap();
+    let token = k.id_token(&k.subject);
+    let mut cmd = p.cosign();
+    k.cosign_env(&mut cmd);
+    run(cmd
+        .args([
+            "attest",
+            "-y",
+            "--allow-http-registry",
+            "--new-bundle-format",
+            "--type",
+            "slsaprovenance1",
+            "--predicate",
+        ])
+        .arg(&predicate)
+        .args([
+            "--fulcio-url",
+            &k.sigstore_url,
+            "--rekor-url",
+            &k.sigstore_url,
+            "--identity-token",
+            &token,
+        ])
+        .arg(format!("{}@{digest}", image.rsplit_once(':').unwrap().0)));
+    let out = run(p
+        .sigward()
+        .args([
+            "verify-attestation",
+            "--type",
+            "slsaprovenance1",
+            "--allow-http-registry",
+            "--trusted-root",
+        ])
+        .arg(&k.trusted_root)
+        .args([
+            "--certificate-identity",
+            &k.subject,
+            "--certificate-oidc-issuer",
+            &k.issuer,
+        ])
+        .arg(&image));
+    let atts: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(atts[0]["location"]["kind"], "referrer", "{atts}");
+    assert_eq!(
+        atts[0]["bundle"]["predicate_type"],
+        "https://slsa.dev/provenance/v1"
+    );
+    let err = run_fails(
+        p.sigward()
+            .args([
+                "verify-attestation",
+                "--type",
+                "slsaprovenance1",
+                "--allow-http-registry",
+                "--trusted-root",
+            ])
+            .arg(&k.trusted_root)
+            .args([
+                "--certificate-identity",
+                "mallory@example.com",
+                "--certificate-oidc-issuer",
+                &k.issuer,
+            ])
+            .arg(&image),
+    );
+    assert!(err.contains("does not match"), "{err}");
+}

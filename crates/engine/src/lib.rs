@@ -20,7 +20,10 @@ use sigward_sign::PrivateKey;
 use std::sync::Arc;
 
 use sigward_oci::signatures::{BUNDLE_ANNOTATION, CERTIFICATE_ANNOTATION, CHAIN_ANNOTATION};
-use sigward_verify::bundle::{Matcher, TrustMaterial};
+use sigward_verify::bundle::{
+    parse_bundle, verify_bundle, ArtifactInput, BundlePolicy, Matcher, TrustMaterial,
+    VerifiedBundle, COSIGN_SIGN_PREDICATE_TYPE,
+};
 use sigward_verify::cosign::{
     verify_cosign_signature, verify_with_key, CosignSignature, CosignTrust, VerifiedSignature,
 };
@@ -102,13 +105,24 @@ pub struct VerifyOptions {
     pub trust: Option<Arc<TrustMaterial>>,
     /// Optional claims every accepted signature must carry (`-a key=value`).
     pub annotations: Vec<(String, String)>,
+    /// Verify attestations of this in-toto predicate type instead of signatures.
+    pub predicate_type: Option<String>,
 }
 
-/// A verified signature and where it was found.
+/// What was verified.
+#[derive(Debug, Clone)]
+pub enum Evidence {
+    /// A cosign simple-signing signature (legacy layout or cosign referrer).
+    Cosign(VerifiedSignature),
+    /// A Sigstore bundle attached as a referrer.
+    Bundle(VerifiedBundle),
+}
+
+/// A verified signature or attestation and where it was found.
 #[derive(Debug, Clone)]
 pub struct ImageSignature {
-    /// The verified signature.
-    pub signature: VerifiedSignature,
+    /// What was verified.
+    pub evidence: Evidence,
     /// Where it was stored.
     pub location: SignatureLocation,
 }
@@ -179,22 +193,22 @@ impl Engine {
         let mut candidates = 0usize;
         let mut failures: Vec<sigward_verify::Error> = Vec::new();
         let mut verified = Vec::new();
-        for source in [Source::Tag, Source::Referrers] {
-            let layers = match source {
-                Source::Tag => self.client.tag_signatures(image, &digest).await,
-                Source::Referrers => self.client.referrer_signatures(image, &digest).await,
-            }
-            .map_err(registry_error)?;
-            for layer in &layers {
-                candidates += 1;
-                match check_layer(layer, &digest, options) {
-                    Ok(signature) => verified.push(ImageSignature {
-                        signature,
-                        location: layer.location.clone(),
-                    }),
-                    Err(e) => failures.push(e),
-                }
-            }
+        // Signatures in the legacy layout first (where cosign, skopeo and CRI-O put them, and
+        // the cheapest to read); referrers only when that yields nothing acceptable.
+        if options.predicate_type.is_none() {
+            let layers = self
+                .client
+                .tag_signatures(image, &digest)
+                .await
+                .map_err(registry_error)?;
+            check_layers(
+                &layers,
+                &digest,
+                options,
+                &mut candidates,
+                &mut verified,
+                &mut failures,
+            );
             if !verified.is_empty() {
                 return Ok(ImageVerification {
                     image: image.clone(),
@@ -202,6 +216,41 @@ impl Engine {
                     signatures: verified,
                 });
             }
+        }
+        let referrers = self
+            .client
+            .referrer_evidence(image, &digest)
+            .await
+            .map_err(registry_error)?;
+        if options.predicate_type.is_none() {
+            check_layers(
+                &referrers.cosign_layers,
+                &digest,
+                options,
+                &mut candidates,
+                &mut verified,
+                &mut failures,
+            );
+        }
+        for found in &referrers.bundles {
+            candidates += 1;
+            match check_bundle(&found.bundle, &digest, options) {
+                Ok(bundle) => verified.push(ImageSignature {
+                    evidence: Evidence::Bundle(bundle),
+                    location: SignatureLocation::Referrer {
+                        manifest: found.manifest.clone(),
+                    },
+                }),
+                Err(Some(e)) => failures.push(e),
+                Err(None) => candidates -= 1,
+            }
+        }
+        if !verified.is_empty() {
+            return Ok(ImageVerification {
+                image: image.clone(),
+                digest,
+                signatures: verified,
+            });
         }
         match sigward_verify::Error::most_specific(failures) {
             None => Err(EngineError::NoSignatures {
@@ -308,10 +357,91 @@ impl Engine {
     }
 }
 
-#[derive(Debug, Clone, Copy)]
-enum Source {
-    Tag,
-    Referrers,
+fn check_layers(
+    layers: &[SignatureLayer],
+    digest: &Digest,
+    options: &VerifyOptions,
+    candidates: &mut usize,
+    verified: &mut Vec<ImageSignature>,
+    failures: &mut Vec<sigward_verify::Error>,
+) {
+    for layer in layers {
+        *candidates += 1;
+        match check_layer(layer, digest, options) {
+            Ok(signature) => verified.push(ImageSignature {
+                evidence: Evidence::Cosign(signature),
+                location: layer.location.clone(),
+            }),
+            Err(e) => failures.push(e),
+        }
+    }
+}
+
+/// Verifies a bundle referrer for the image `digest`. `Err(None)` when the bundle is not the
+/// kind asked for (an attestation when signatures are wanted, or another predicate type).
+fn check_bundle(
+    json: &[u8],
+    digest: &Digest,
+    options: &VerifyOptions,
+) -> Result<VerifiedBundle, Option<sigward_verify::Error>> {
+    let Some(trust) = &options.trust else {
+        // Bundles carry their log evidence; the insecure key-only mode does not read them.
+        return Err(None);
+    };
+    let bundle = parse_bundle(json).map_err(Some)?;
+    let Some(image_digest) = sha256_bytes(digest) else {
+        return Err(Some(sigward_verify::Error::UnsupportedBundle {
+            reason: format!("image digest {digest} is not SHA-256"),
+        }));
+    };
+    let mut policies: Vec<BundlePolicy> = options
+        .keys
+        .iter()
+        .cloned()
+        .map(BundlePolicy::Key)
+        .collect();
+    policies.extend(options.keyless.iter().map(|k| BundlePolicy::Keyless {
+        identity: k.identity.clone(),
+        issuer: k.issuer.clone(),
+    }));
+    let mut failures = Vec::new();
+    for policy in &policies {
+        match verify_bundle(trust, &bundle, ArtifactInput::Sha256(image_digest), policy) {
+            Ok(v) => {
+                let wanted = match (&options.predicate_type, v.predicate_type()) {
+                    (None, None) => true,
+                    (None, Some(p)) => p == COSIGN_SIGN_PREDICATE_TYPE,
+                    (Some(want), Some(p)) => want == p,
+                    (Some(_), None) => false,
+                };
+                if !wanted {
+                    return Err(None);
+                }
+                if let Some((key, expected)) = options.annotations.first() {
+                    return Err(Some(sigward_verify::Error::AnnotationMismatch {
+                        key: key.clone(),
+                        expected: expected.clone(),
+                        found: None,
+                    }));
+                }
+                return Ok(v);
+            }
+            Err(e) => failures.push(e),
+        }
+    }
+    Err(sigward_verify::Error::most_specific(failures))
+}
+
+fn sha256_bytes(digest: &Digest) -> Option<[u8; 32]> {
+    if digest.algorithm() != sigward_oci::DigestAlgorithm::Sha256 {
+        return None;
+    }
+    let hex = digest.hex();
+    let mut out = [0u8; 32];
+    for (i, byte) in out.iter_mut().enumerate() {
+        *byte = u8::from_str_radix(hex.get(2 * i..2 * i + 2)?, 16).ok()?;
+    }
+    Some(out)
 }
 
 /// The identity written into a signature. Signed by tag: `name:tag` (the tag defaulting to

@@ -25,6 +25,8 @@ pub const CERTIFICATE_ANNOTATION: &str = "dev.sigstore.cosign/certificate";
 pub const CHAIN_ANNOTATION: &str = "dev.sigstore.cosign/chain";
 /// Annotation holding the Rekor bundle (SET) JSON.
 pub const BUNDLE_ANNOTATION: &str = "dev.sigstore.cosign/bundle";
+/// Media types and artifact types of Sigstore bundles start with this.
+pub const SIGSTORE_BUNDLE_TYPE_PREFIX: &str = "application/vnd.dev.sigstore.bundle";
 /// Artifact type of a cosign signature stored as an OCI 1.1 referrer.
 pub const COSIGN_SIGNATURE_ARTIFACT_TYPE: &str = "application/vnd.dev.cosign.artifact.sig.v1+json";
 
@@ -72,6 +74,24 @@ impl SignatureLayer {
     }
 }
 
+/// What the referrers of an image hold.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ReferrerEvidence {
+    /// Simple-signing layers of cosign signature artifacts.
+    pub cosign_layers: Vec<SignatureLayer>,
+    /// Sigstore bundles (JSON bytes, not yet verified).
+    pub bundles: Vec<BundleReferrer>,
+}
+
+/// A Sigstore bundle found as a referrer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BundleReferrer {
+    /// The referrer manifest holding it.
+    pub manifest: Digest,
+    /// The bundle JSON.
+    pub bundle: Vec<u8>,
+}
+
 /// The signature manifest found under `sha256-<hex>.sig`, if any.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SignatureManifest {
@@ -116,35 +136,80 @@ impl RegistryClient {
             .await
     }
 
-    /// Signatures stored as OCI 1.1 referrers with cosign's signature artifact type, through
-    /// the referrers API or, where the registry has none, the `sha256-<hex>` index tag.
-    pub async fn referrer_signatures(
+    /// Evidence stored as OCI 1.1 referrers (through the referrers API or, where the registry
+    /// has none, the `sha256-<hex>` index tag), from one listing: cosign signature artifacts
+    /// (simple-signing layers) and Sigstore bundles.
+    pub async fn referrer_evidence(
         &self,
         image: &ImageReference,
         digest: &Digest,
-    ) -> Result<Vec<SignatureLayer>, RegistryError> {
-        let referrers = self
-            .referrers(image, digest, Some(COSIGN_SIGNATURE_ARTIFACT_TYPE))
-            .await?;
+    ) -> Result<ReferrerEvidence, RegistryError> {
+        let referrers = self.referrers(image, digest, None).await?;
         too_many(image, referrers.len())?;
-        let mut out = Vec::new();
+        let mut evidence = ReferrerEvidence::default();
         for descriptor in referrers {
+            let artifact_type = descriptor.artifact_type.as_deref().unwrap_or("");
+            let cosign = artifact_type == COSIGN_SIGNATURE_ARTIFACT_TYPE;
+            // Some writers leave the fallback index entry's artifactType empty or "empty":
+            // only the manifest itself says what it is.
+            let maybe_bundle = artifact_type.starts_with(SIGSTORE_BUNDLE_TYPE_PREFIX)
+                || artifact_type.is_empty()
+                || artifact_type == crate::manifest::OCI_EMPTY;
+            if !cosign && !maybe_bundle {
+                continue;
+            }
             let fetched = self
                 .get_manifest(image, &descriptor.digest.to_string())
                 .await?;
             let Manifest::Image(manifest) = fetched.manifest else {
                 continue;
             };
-            let location = SignatureLocation::Referrer {
-                manifest: descriptor.digest.clone(),
-            };
-            out.extend(
-                self.download_signature_layers(image, &manifest, location)
-                    .await?,
-            );
-            too_many(image, out.len())?;
+            if cosign {
+                let location = SignatureLocation::Referrer {
+                    manifest: descriptor.digest.clone(),
+                };
+                evidence.cosign_layers.extend(
+                    self.download_signature_layers(image, &manifest, location)
+                        .await?,
+                );
+                too_many(image, evidence.cosign_layers.len())?;
+                continue;
+            }
+            let is_bundle = manifest
+                .artifact_type
+                .as_deref()
+                .or(Some(manifest.config.media_type.as_str()))
+                .is_some_and(|t| t.starts_with(SIGSTORE_BUNDLE_TYPE_PREFIX))
+                || manifest
+                    .layers
+                    .iter()
+                    .any(|l| l.media_type.starts_with(SIGSTORE_BUNDLE_TYPE_PREFIX));
+            if !is_bundle {
+                continue;
+            }
+            for layer in manifest
+                .layers
+                .iter()
+                .filter(|l| l.media_type.starts_with(SIGSTORE_BUNDLE_TYPE_PREFIX))
+            {
+                if layer.size > limits::MAX_BLOB_BYTES {
+                    return Err(RegistryError::TooLarge {
+                        registry: image.domain().to_string(),
+                        what: format!("bundle {}", layer.digest),
+                        limit: limits::MAX_BLOB_BYTES,
+                    });
+                }
+                let bundle = self
+                    .get_blob(image, &layer.digest, limits::MAX_BLOB_BYTES)
+                    .await?;
+                evidence.bundles.push(BundleReferrer {
+                    manifest: descriptor.digest.clone(),
+                    bundle,
+                });
+                too_many(image, evidence.bundles.len())?;
+            }
         }
-        Ok(out)
+        Ok(evidence)
     }
 
     /// Referrers of `digest` (optionally of one artifact type): the API, else the fallback tag.

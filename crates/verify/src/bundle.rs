@@ -144,6 +144,7 @@ pub struct VerifiedBundle {
     signer: BundleSigner,
     integrated_time: Option<i64>,
     tlog_verified: bool,
+    predicate_type: Option<String>,
 }
 
 impl VerifiedBundle {
@@ -158,6 +159,31 @@ impl VerifiedBundle {
     /// Whether transparency-log inclusion was verified.
     pub fn tlog_verified(&self) -> bool {
         self.tlog_verified
+    }
+    /// The in-toto predicate type of a DSSE bundle (`None` for a plain message signature).
+    pub fn predicate_type(&self) -> Option<&str> {
+        self.predicate_type.as_deref()
+    }
+}
+
+/// The predicate type cosign gives the statement that signs an image in bundle format.
+pub const COSIGN_SIGN_PREDICATE_TYPE: &str = "https://sigstore.dev/cosign/sign/v1";
+
+/// The in-toto predicate type of a DSSE bundle's statement, if it has one.
+fn predicate_type(bundle: &Bundle) -> Option<String> {
+    use sigstore_verify::types::SignatureContent;
+    match &bundle.content {
+        SignatureContent::DsseEnvelope(envelope) => {
+            #[derive(serde::Deserialize)]
+            #[serde(rename_all = "camelCase")]
+            struct Statement {
+                predicate_type: Option<String>,
+            }
+            serde_json::from_slice::<Statement>(envelope.payload.as_bytes())
+                .ok()
+                .and_then(|s| s.predicate_type)
+        }
+        _ => None,
     }
 }
 
@@ -230,6 +256,7 @@ pub fn verify_bundle(
         signer,
         integrated_time: result.integrated_time().map(|t| t.as_second()),
         tlog_verified: result.tlog_verified(),
+        predicate_type: predicate_type(bundle),
     })
 }
 
