@@ -411,7 +411,7 @@ fn sigstore_js_bundle_referrers_verify_as_signatures_and_attestations() {
     let (p, k) = peers!("sigstore_js_bundle_referrers_verify_as_signatures_and_attestations");
     let dir = workdir("js-attach");
     let repo = unique("bundles/js");
-    let mut push = |tag: &str| {
+    let push = |tag: &str| {
         let layout = dir.join(format!("layout-{tag}"));
         let digest = String::from_utf8(
             run(Command::new(&p.mkoci)
