@@ -12,7 +12,6 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use base64::Engine;
-use futures_util::StreamExt;
 use reqwest::header::{
     HeaderMap, HeaderValue, ACCEPT, AUTHORIZATION, CONTENT_TYPE, LOCATION, WWW_AUTHENTICATE,
 };
@@ -133,7 +132,14 @@ pub fn api_host(registry: &str) -> &str {
 impl RegistryClient {
     /// Builds a client; fails if a CA certificate cannot be read.
     pub fn new(config: ClientConfig) -> Result<Self, RegistryError> {
-        let tls = tls_config(&config)?;
+        let tls = sigward_http::tls_config(&sigward_http::TlsTrust {
+            use_system_roots: config.use_system_roots,
+            extra_ca_pem: config.extra_ca_pem.clone(),
+            insecure_skip_verify_unsafe: config.insecure_skip_tls_verify_unsafe,
+        })
+        .map_err(|reason| RegistryError::Config {
+            reason: format!("registry TLS: {reason}"),
+        })?;
         let http = reqwest::Client::builder()
             .use_preconfigured_tls(tls)
             .connect_timeout(config.connect_timeout)
@@ -858,16 +864,9 @@ fn transport_error(
             limit: limits::MAX_REDIRECTS,
         };
     }
-    // The innermost cause is the useful part ("connection refused", "invalid peer certificate").
-    let mut reason = e.to_string();
-    let mut source = std::error::Error::source(e);
-    while let Some(s) = source {
-        reason = s.to_string();
-        source = s.source();
-    }
     RegistryError::Unreachable {
         registry: registry.to_string(),
-        reason,
+        reason: sigward_http::root_cause(e),
     }
 }
 
@@ -902,126 +901,19 @@ async fn read_bounded(
     registry: &str,
     what: &str,
 ) -> Result<Vec<u8>, RegistryError> {
-    let too_large = || RegistryError::TooLarge {
-        registry: registry.to_string(),
-        what: what.to_string(),
-        limit,
-    };
-    if resp.content_length().is_some_and(|n| n > limit) {
-        return Err(too_large());
-    }
     let url = resp.url().clone();
-    let mut out = Vec::new();
-    let mut stream = resp.bytes_stream();
-    while let Some(chunk) = stream.next().await {
-        let chunk = chunk
-            .map_err(|e| transport_error(registry, &url, &e, limits::REGISTRY_REQUEST_TIMEOUT))?;
-        if out.len() as u64 + chunk.len() as u64 > limit {
-            return Err(too_large());
-        }
-        out.extend_from_slice(&chunk);
-    }
-    Ok(out)
-}
-
-fn tls_config(config: &ClientConfig) -> Result<rustls::ClientConfig, RegistryError> {
-    use rustls_pki_types::pem::PemObject;
-    use rustls_pki_types::CertificateDer;
-    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-    let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
-        .with_safe_default_protocol_versions()
-        .map_err(|e| RegistryError::Config {
-            reason: e.to_string(),
-        })?;
-    let mut tls = if config.insecure_skip_tls_verify_unsafe {
-        builder
-            .dangerous()
-            .with_custom_certificate_verifier(Arc::new(insecure::AcceptAnyCertificate(provider)))
-            .with_no_client_auth()
-    } else {
-        let mut roots = rustls::RootCertStore::empty();
-        if config.use_system_roots {
-            // Unreadable system certificates are skipped, as every TLS client does.
-            for cert in rustls_native_certs::load_native_certs().certs {
-                let _ = roots.add(cert);
+    sigward_http::read_limited(resp, limit)
+        .await
+        .map_err(|e| match e {
+            sigward_http::BodyError::TooLarge => RegistryError::TooLarge {
+                registry: registry.to_string(),
+                what: what.to_string(),
+                limit,
+            },
+            sigward_http::BodyError::Transport(e) => {
+                transport_error(registry, &url, &e, limits::REGISTRY_REQUEST_TIMEOUT)
             }
-        }
-        for pem in &config.extra_ca_pem {
-            let mut found = false;
-            for cert in CertificateDer::pem_slice_iter(pem) {
-                let cert = cert.map_err(|e| RegistryError::Config {
-                    reason: format!("registry CA certificate: {e}"),
-                })?;
-                roots.add(cert).map_err(|e| RegistryError::Config {
-                    reason: format!("registry CA certificate: {e}"),
-                })?;
-                found = true;
-            }
-            if !found {
-                return Err(RegistryError::Config {
-                    reason: "registry CA file holds no PEM certificate".into(),
-                });
-            }
-        }
-        builder.with_root_certificates(roots).with_no_client_auth()
-    };
-    tls.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
-    Ok(tls)
-}
-
-mod insecure {
-    //! `--allow-insecure-registry`: a verifier that accepts any certificate. Never the default.
-    use std::sync::Arc;
-
-    use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
-    use rustls::crypto::CryptoProvider;
-    use rustls::{DigitallySignedStruct, SignatureScheme};
-    use rustls_pki_types::{CertificateDer, ServerName, UnixTime};
-
-    #[derive(Debug)]
-    pub(super) struct AcceptAnyCertificate(pub(super) Arc<CryptoProvider>);
-
-    impl ServerCertVerifier for AcceptAnyCertificate {
-        fn verify_server_cert(
-            &self,
-            _end_entity: &CertificateDer<'_>,
-            _intermediates: &[CertificateDer<'_>],
-            _server_name: &ServerName<'_>,
-            _ocsp: &[u8],
-            _now: UnixTime,
-        ) -> Result<ServerCertVerified, rustls::Error> {
-            Ok(ServerCertVerified::assertion())
-        }
-        fn verify_tls12_signature(
-            &self,
-            message: &[u8],
-            cert: &CertificateDer<'_>,
-            dss: &DigitallySignedStruct,
-        ) -> Result<HandshakeSignatureValid, rustls::Error> {
-            rustls::crypto::verify_tls12_signature(
-                message,
-                cert,
-                dss,
-                &self.0.signature_verification_algorithms,
-            )
-        }
-        fn verify_tls13_signature(
-            &self,
-            message: &[u8],
-            cert: &CertificateDer<'_>,
-            dss: &DigitallySignedStruct,
-        ) -> Result<HandshakeSignatureValid, rustls::Error> {
-            rustls::crypto::verify_tls13_signature(
-                message,
-                cert,
-                dss,
-                &self.0.signature_verification_algorithms,
-            )
-        }
-        fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-            self.0.signature_verification_algorithms.supported_schemes()
-        }
-    }
+        })
 }
 
 #[cfg(test)]
