@@ -74,6 +74,11 @@ pub struct TrustArgs {
 }
 
 impl TrustArgs {
+    /// Whether a trust root was named on the command line.
+    pub fn given(&self) -> bool {
+        self.trusted_root.is_some() || self.staging
+    }
+
     /// Loads the trust material the flags name.
     pub fn load(&self) -> Result<TrustMaterial, String> {
         let result = match (&self.trusted_root, self.staging) {

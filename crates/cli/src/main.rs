@@ -54,9 +54,14 @@ struct SignArgs {
     /// When the image is an index, also sign every manifest it lists.
     #[arg(long, short = 'r')]
     recursive: bool,
-    /// Upload the signature to the transparency log (not yet supported: pass --tlog-upload=false).
+    /// Log the signature in the transparency log (cosign's default); false keeps it out.
     #[arg(long, default_value_t = true, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
     tlog_upload: bool,
+    /// The transparency log (Rekor v1 API).
+    #[arg(long, default_value = sigward_sign::rekor::PUBLIC_GOOD_REKOR_URL)]
+    rekor_url: String,
+    #[command(flatten)]
+    trust: blob::TrustArgs,
     /// Skip confirmation prompts (accepted for cosign compatibility; sigward does not prompt).
     #[arg(short = 'y', long)]
     yes: bool,
@@ -161,21 +166,31 @@ fn parse_images(images: &[String]) -> Result<Vec<sigward_oci::ImageReference>, S
 }
 
 async fn sign(args: SignArgs) -> Result<(), String> {
-    if args.tlog_upload {
-        return Err(
-            "uploading signatures to a transparency log is not supported yet; \
-                    pass --tlog-upload=false to store the signature in the registry only"
-                .into(),
-        );
-    }
     let _ = args.yes;
     let images = parse_images(&args.images)?;
     let key = keys::load_private_key(&args.key)?;
     let engine = sigward_engine::Engine::new(args.registry.client()?);
-    let options = sigward_engine::SignOptions {
+    let mut options = sigward_engine::SignOptions {
         annotations: args.annotations,
         recursive: args.recursive,
+        ..Default::default()
     };
+    if args.tlog_upload {
+        let rekor = sigward_sign::rekor::RekorClient::new(
+            &args.rekor_url,
+            &sigward_http::TlsTrust::default(),
+        )
+        .map_err(|e| e.to_string())?;
+        options.rekor = Some(rekor);
+        if args.trust.given() || args.rekor_url == sigward_sign::rekor::PUBLIC_GOOD_REKOR_URL {
+            options.trust = Some(std::sync::Arc::new(args.trust.load()?));
+        } else {
+            eprintln!(
+                "warning: the answer of {} is not checked before it is stored: pass --trusted-root with its key",
+                args.rekor_url
+            );
+        }
+    }
     let mut failed = Vec::new();
     for image in &images {
         match engine.sign_image(image, &key, &options).await {

@@ -571,3 +571,87 @@ fn cosign_new_bundle_format_attestation_on_a_referrers_registry() {
     );
     assert!(err.contains("does not match"), "{err}");
 }
+
+/// `sigward sign --key` logs the signature in Rekor (cosign's default) and stores the entry;
+/// cosign verifies it against the log's key without --insecure-ignore-tlog, and so does
+/// sigward. A log answer that does not verify against the given root stores nothing.
+#[test]
+fn sigward_key_signature_with_rekor_entry() {
+    let (p, k) = peers!("sigward_key_signature_with_rekor_entry");
+    let dir = workdir("sigward-rekor");
+    let (image, digest) = p.push_image(&p.http, &unique("keyless/sigward-rekor"), "v1", &dir);
+    let prefix = dir.join("k");
+    run(p
+        .sigward()
+        .env("COSIGN_PASSWORD", "pw")
+        .args(["generate-key-pair", "--output-key-prefix"])
+        .arg(&prefix));
+    let key = format!("{}.key", prefix.display());
+    let public = format!("{}.pub", prefix.display());
+    run(p
+        .sigward()
+        .env("COSIGN_PASSWORD", "pw")
+        .args([
+            "sign",
+            "--allow-http-registry",
+            "--key",
+            &key,
+            "--rekor-url",
+            &k.sigstore_url,
+            "--trusted-root",
+        ])
+        .arg(&k.trusted_root)
+        .arg(&image));
+    let mut cosign = p.cosign();
+    k.cosign_env(&mut cosign);
+    let out = run(cosign.args(["verify", "--allow-http-registry", "--key", &public, &image]));
+    let sigs: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        sigs[0]["critical"]["image"]["docker-manifest-digest"],
+        digest.as_str()
+    );
+    let out = run(p
+        .sigward()
+        .args([
+            "verify",
+            "--allow-http-registry",
+            "--key",
+            &public,
+            "--trusted-root",
+        ])
+        .arg(&k.trusted_root)
+        .arg(&image));
+    let sigs: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(sigs[0]["tlog"]["log_index"].is_i64(), "{sigs}");
+
+    // The public-good root does not know the local log: the answer is refused, nothing stored.
+    let (other, _) = p.push_image(
+        &p.http,
+        &unique("keyless/sigward-rekor-refused"),
+        "v1",
+        &dir,
+    );
+    let production = dir.join("production-root.json");
+    std::fs::write(&production, sigward_verify::bundle::PRODUCTION_TRUSTED_ROOT).unwrap();
+    let err = run_fails(
+        p.sigward()
+            .env("COSIGN_PASSWORD", "pw")
+            .args(["sign", "--allow-http-registry", "--key", &key])
+            .args(["--rekor-url", &k.sigstore_url, "--trusted-root"])
+            .arg(&production)
+            .arg(&other),
+    );
+    assert!(
+        err.contains("transparency log's entry") && err.contains("does not verify"),
+        "{err}"
+    );
+    let err = run_fails(p.sigward().args([
+        "verify",
+        "--allow-http-registry",
+        "--insecure-ignore-tlog",
+        "--key",
+        &public,
+        &other,
+    ]));
+    assert!(err.contains("no signatures found"), "{err}");
+}

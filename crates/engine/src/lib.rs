@@ -16,6 +16,7 @@ use sigward_limits as limits;
 use sigward_oci::manifest::Manifest;
 use sigward_oci::signatures::{SignatureLayer, SignatureLocation, SIGNATURE_ANNOTATION};
 use sigward_oci::{Digest, ImageReference, RegistryClient, RegistryError};
+use sigward_sign::rekor::RekorClient;
 use sigward_sign::PrivateKey;
 use std::sync::Arc;
 
@@ -71,6 +72,16 @@ pub enum EngineError {
         image: String,
         /// What the signer said.
         source: sigward_sign::Error,
+    },
+    /// The transparency log's answer did not verify: nothing was stored.
+    #[error(
+        "{image}: the transparency log's entry for the new signature does not verify: {reason}"
+    )]
+    LogEntryRejected {
+        /// The image concerned.
+        image: String,
+        /// Why.
+        reason: sigward_verify::Error,
     },
     /// An index lists more manifests than sigward follows.
     #[error("{image}: index lists {count} manifests, more than the limit of {limit}")]
@@ -156,6 +167,10 @@ pub struct SignOptions {
     pub annotations: Vec<(String, String)>,
     /// Also sign every manifest an index lists.
     pub recursive: bool,
+    /// Log each signature in this transparency log and store the entry with it.
+    pub rekor: Option<RekorClient>,
+    /// Trust material to check the log's answer against before anything is stored.
+    pub trust: Option<Arc<TrustMaterial>>,
 }
 
 /// The pipeline, sharing one registry client (and so its connections and tokens).
@@ -341,7 +356,44 @@ impl Engine {
                 source,
             })?;
             let mut annotations = BTreeMap::new();
-            annotations.insert(SIGNATURE_ANNOTATION.to_string(), base64_encode(&signature));
+            let signature_base64 = base64_encode(&signature);
+            annotations.insert(SIGNATURE_ANNOTATION.to_string(), signature_base64.clone());
+            if let Some(rekor) = &options.rekor {
+                let payload_digest =
+                    aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, &payload);
+                let mut sha = [0u8; 32];
+                sha.copy_from_slice(payload_digest.as_ref());
+                let entry = rekor
+                    .upload_hashedrekord(&sha, &signature, &public.to_pem())
+                    .await
+                    .map_err(|source| EngineError::Sign {
+                        image: image.to_string(),
+                        source,
+                    })?;
+                let bundle = entry.cosign_bundle_annotation();
+                // Check the log's answer the way a verifier will, before storing anything.
+                if let Some(trust) = &options.trust {
+                    let evidence = CosignSignature {
+                        payload: &payload,
+                        signature_base64: &signature_base64,
+                        rekor_bundle: Some(&bundle),
+                        ..CosignSignature::default()
+                    };
+                    verify_cosign_signature(
+                        evidence,
+                        CosignTrust::Key {
+                            key: &public,
+                            trust,
+                        },
+                        &digest.to_string(),
+                    )
+                    .map_err(|reason| EngineError::LogEntryRejected {
+                        image: image.to_string(),
+                        reason,
+                    })?;
+                }
+                annotations.insert(BUNDLE_ANNOTATION.to_string(), bundle);
+            }
             let manifest = self
                 .client
                 .append_tag_signatures(image, &digest, vec![(payload, annotations)])

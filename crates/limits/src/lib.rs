@@ -41,3 +41,9 @@ pub const MAX_SIGNATURE_ANNOTATION_BYTES: usize = 16 * 1024;
 /// skopeo write 2^16 (sigward writes 2^15, which every cosign release reads); anything far
 /// above would let a hostile file burn minutes and gigabytes.
 pub const MAX_SCRYPT_LOG_N: u8 = 20;
+
+/// Largest answer read from a transparency log or other Sigstore service.
+pub const MAX_SIGSTORE_RESPONSE_BYTES: u64 = 1024 * 1024;
+
+/// Time allowed for one request to a transparency log or other Sigstore service.
+pub const SIGSTORE_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);

@@ -39,4 +39,13 @@ pub enum Error {
         /// Which operation failed.
         operation: &'static str,
     },
+
+    /// The transparency log refused or failed the upload.
+    #[error("transparency log {url}: {reason}")]
+    Rekor {
+        /// The log's URL.
+        url: String,
+        /// What went wrong.
+        reason: String,
+    },
 }

@@ -8,6 +8,7 @@
 pub mod cosign_key;
 pub mod error;
 pub mod key;
+pub mod rekor;
 
 pub use cosign_key::{decrypt_private_key, encrypt_private_key};
 pub use error::Error;
