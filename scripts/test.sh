@@ -25,5 +25,5 @@ shift_args=()
 if [ "${1:-}" = "--" ]; then shift; shift_args=("$@"); fi
 cargo test --workspace --release -- "${shift_args[@]}"
 
-step "fuzz targets build"
-bash scripts/fuzz.sh build
+step "fuzz targets: build, then 5 s of fuzzing each"
+bash scripts/fuzz.sh smoke 5

@@ -12,7 +12,9 @@ use crypto_secretbox::aead::{Aead, KeyInit};
 use crypto_secretbox::{Key, Nonce, XSalsa20Poly1305};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let password = std::env::args().nth(1).ok_or("usage: cheap_key_file PASSWORD < key.pem")?;
+    let password = std::env::args()
+        .nth(1)
+        .ok_or("usage: cheap_key_file PASSWORD < key.pem")?;
     let mut pem_text = Vec::new();
     std::io::stdin().read_to_end(&mut pem_text)?;
     let pkcs8 = pem::parse(&pem_text)?;
@@ -26,9 +28,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     scrypt::scrypt(
         password.as_bytes(),
         &salt,
-        &scrypt::Params::new(4, 8, 1, 32)?,
+        &scrypt::Params::new(4, 8, 1, 32).map_err(|e| format!("scrypt: {e}"))?,
         &mut box_key,
-    )?;
+    )
+    .map_err(|e| format!("scrypt: {e}"))?;
     let ciphertext = XSalsa20Poly1305::new(Key::from_slice(&box_key))
         .encrypt(Nonce::from_slice(&nonce), pkcs8.contents())
         .map_err(|e| format!("secretbox: {e}"))?;
@@ -40,7 +43,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let block = pem::Pem::new("ENCRYPTED SIGSTORE PRIVATE KEY", serde_json::to_vec(&json)?);
     print!(
         "{}",
-        pem::encode_config(&block, pem::EncodeConfig::new().set_line_ending(pem::LineEnding::LF))
+        pem::encode_config(
+            &block,
+            pem::EncodeConfig::new().set_line_ending(pem::LineEnding::LF)
+        )
     );
     Ok(())
 }

@@ -8,7 +8,10 @@ fuzz_target!(|s: &str| {
         assert_eq!(ImageReference::parse(&r.to_string()).as_ref(), Ok(&r));
     }
     if let Ok(r) = ImageReference::parse_strict(s) {
-        assert_eq!(ImageReference::parse_strict(&r.to_string()).as_ref(), Ok(&r));
+        assert_eq!(
+            ImageReference::parse_strict(&r.to_string()).as_ref(),
+            Ok(&r)
+        );
     }
     let _ = ImageReference::parse_any(s);
     let _ = ImageReference::parse_docker_ref(s);
