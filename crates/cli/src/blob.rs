@@ -169,3 +169,167 @@ pub fn verify_bundle_command(args: &VerifyBundleArgs) -> Result<(), String> {
     }
     Ok(())
 }
+
+/// `sigward verify-blob` (cosign's flags).
+#[derive(Debug, clap::Args)]
+pub struct VerifyBlobArgs {
+    /// A bundle: a Sigstore bundle, or cosign's blob bundle (told apart by content).
+    #[arg(long)]
+    bundle: Option<PathBuf>,
+    /// A detached signature (base64, as `sign-blob` prints it), checked with --key alone.
+    #[arg(long, conflicts_with = "bundle")]
+    signature: Option<PathBuf>,
+    /// Accepted for cosign compatibility: the bundle format is recognised from its content.
+    #[arg(long)]
+    new_bundle_format: bool,
+    /// Accept a detached signature without transparency-log evidence.
+    #[arg(long)]
+    insecure_ignore_tlog: bool,
+    #[command(flatten)]
+    signer: SignerArgs,
+    #[command(flatten)]
+    trust: TrustArgs,
+    /// The signed file.
+    file: PathBuf,
+}
+
+/// Runs `verify-blob`.
+pub fn verify_blob_command(args: &VerifyBlobArgs) -> Result<(), String> {
+    let _ = args.new_bundle_format;
+    let blob = std::fs::read(&args.file).map_err(|e| format!("{}: {e}", args.file.display()))?;
+    let policy = args.signer.policy()?;
+    if let Some(path) = &args.signature {
+        let BundlePolicy::Key(key) = &policy else {
+            return Err(
+                "a detached --signature is checked with --key; keyless needs --bundle".into(),
+            );
+        };
+        if !args.insecure_ignore_tlog {
+            return Err(
+                "a detached signature carries no transparency-log evidence: pass --bundle, \
+                        or --insecure-ignore-tlog to check it against the key alone"
+                    .into(),
+            );
+        }
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| format!("--signature {}: {e}", path.display()))?;
+        use base64::Engine;
+        let raw = base64::engine::general_purpose::STANDARD
+            .decode(text.trim())
+            .map_err(|e| format!("--signature {}: not base64: {e}", path.display()))?;
+        key.verify(&blob, &raw)
+            .map_err(|e| format!("{}: {e}", args.file.display()))?;
+        eprintln!("Verified OK");
+        return Ok(());
+    }
+    let Some(path) = &args.bundle else {
+        return Err("give --bundle, or --signature with --key".into());
+    };
+    let json = std::fs::read(path).map_err(|e| format!("--bundle {}: {e}", path.display()))?;
+    let bundle = if sigward_verify::blob::is_sigstore_bundle(&json) {
+        parse_bundle(&json)
+    } else {
+        sigward_verify::blob::cosign_blob_bundle(&json, &blob)
+    }
+    .map_err(|e| format!("{}: {e}", path.display()))?;
+    let trust = args.trust.load()?;
+    verify_bundle(&trust, &bundle, ArtifactInput::Bytes(&blob), &policy)
+        .map_err(|e| format!("{}: {e}", args.file.display()))?;
+    eprintln!("Verified OK");
+    Ok(())
+}
+
+/// `sigward sign-blob` (cosign's flags).
+#[derive(Debug, clap::Args)]
+pub struct SignBlobArgs {
+    /// Private key file (cosign's encrypted format, or unencrypted PKCS#8/SEC1/PKCS#1).
+    #[arg(long)]
+    key: PathBuf,
+    /// Log the signature in the transparency log (cosign's default).
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
+    tlog_upload: bool,
+    /// The transparency log (Rekor v1 API).
+    #[arg(long, default_value = sigward_sign::rekor::PUBLIC_GOOD_REKOR_URL)]
+    rekor_url: String,
+    #[command(flatten)]
+    trust: TrustArgs,
+    /// Write a bundle here (cosign's blob bundle, or a Sigstore bundle with --new-bundle-format).
+    #[arg(long)]
+    bundle: Option<PathBuf>,
+    /// Write the bundle as a Sigstore bundle (v0.3).
+    #[arg(long)]
+    new_bundle_format: bool,
+    /// Write the base64 signature here instead of standard output.
+    #[arg(long)]
+    output_signature: Option<PathBuf>,
+    /// Accepted for cosign compatibility: sigward does not prompt.
+    #[arg(short = 'y', long)]
+    yes: bool,
+    /// The file to sign.
+    file: PathBuf,
+}
+
+/// Runs `sign-blob`.
+pub async fn sign_blob_command(args: SignBlobArgs) -> Result<(), String> {
+    use base64::Engine;
+    let _ = args.yes;
+    let blob = std::fs::read(&args.file).map_err(|e| format!("{}: {e}", args.file.display()))?;
+    let key = keys::load_private_key(&args.key)?;
+    let signature = key.sign(&blob).map_err(|e| e.to_string())?;
+    let digest_value = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, &blob);
+    let mut digest = [0u8; 32];
+    digest.copy_from_slice(digest_value.as_ref());
+    let public = key.public_key();
+    let entry = if args.tlog_upload {
+        let rekor = sigward_sign::rekor::RekorClient::new(
+            &args.rekor_url,
+            &sigward_http::TlsTrust::default(),
+        )
+        .map_err(|e| e.to_string())?;
+        let entry = rekor
+            .upload_hashedrekord(&digest, &signature, &public.to_pem())
+            .await
+            .map_err(|e| e.to_string())?;
+        // Check the log's answer as a verifier will, before writing anything.
+        if args.trust.given() || args.rekor_url == sigward_sign::rekor::PUBLIC_GOOD_REKOR_URL {
+            let trust = args.trust.load()?;
+            let json = sigward_sign::bundle::cosign_blob_bundle(&signature, &entry);
+            let bundle = sigward_verify::blob::cosign_blob_bundle(json.as_bytes(), &blob)
+                .map_err(|e| e.to_string())?;
+            verify_bundle(
+                &trust,
+                &bundle,
+                ArtifactInput::Bytes(&blob),
+                &BundlePolicy::Key(public.clone()),
+            )
+            .map_err(|e| format!("the transparency log's entry does not verify: {e}"))?;
+        } else {
+            eprintln!(
+                "warning: the answer of {} is not checked: pass --trusted-root with its key",
+                args.rekor_url
+            );
+        }
+        eprintln!("tlog entry created with index: {}", entry.log_index);
+        Some(entry)
+    } else {
+        None
+    };
+    if let Some(path) = &args.bundle {
+        let json = match (&entry, args.new_bundle_format) {
+            (_, true) => sigward_sign::bundle::sigstore_bundle(&signature, &digest, entry.as_ref()).map_err(|e| e.to_string())?,
+            (Some(entry), false) => sigward_sign::bundle::cosign_blob_bundle(&signature, entry),
+            (None, false) => {
+                return Err("cosign's blob bundle holds a log entry: with --tlog-upload=false use --new-bundle-format or --output-signature".into())
+            }
+        };
+        std::fs::write(path, json).map_err(|e| format!("--bundle {}: {e}", path.display()))?;
+        eprintln!("Wrote bundle to {}", path.display());
+    }
+    let encoded = base64::engine::general_purpose::STANDARD.encode(&signature);
+    match &args.output_signature {
+        Some(path) => std::fs::write(path, &encoded)
+            .map_err(|e| format!("--output-signature {}: {e}", path.display()))?,
+        None => println!("{encoded}"),
+    }
+    Ok(())
+}

@@ -38,6 +38,10 @@ enum Command {
     Verify(VerifyArgs),
     /// Verify attestations (in-toto statements in Sigstore bundles) attached to images.
     VerifyAttestation(VerifyAttestationArgs),
+    /// Sign a file (cosign's sign-blob): a signature, optionally logged and bundled.
+    SignBlob(blob::SignBlobArgs),
+    /// Verify a file's signature or bundle (cosign's verify-blob).
+    VerifyBlob(blob::VerifyBlobArgs),
     /// Verify a Sigstore bundle over a file or a digest (the sigstore-conformance protocol).
     VerifyBundle(blob::VerifyBundleArgs),
 }
@@ -144,6 +148,8 @@ fn main() -> ExitCode {
         Command::Sign(args) => runtime.block_on(sign(args)),
         Command::Verify(args) => runtime.block_on(verify_with(args, None)),
         Command::VerifyBundle(args) => blob::verify_bundle_command(&args),
+        Command::SignBlob(args) => runtime.block_on(blob::sign_blob_command(args)),
+        Command::VerifyBlob(args) => blob::verify_blob_command(&args),
         Command::VerifyAttestation(args) => {
             let predicate = predicate_type_uri(&args.predicate_type);
             runtime.block_on(verify_with(args.verify, Some(predicate)))

@@ -5,6 +5,7 @@
 //! cosign would give, verifiable with [`PrivateKey::public_key`]. [`encrypt_private_key`] writes
 //! the file `cosign generate-key-pair` writes.
 
+pub mod bundle;
 pub mod cosign_key;
 pub mod error;
 pub mod key;

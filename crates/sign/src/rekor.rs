@@ -35,6 +35,26 @@ pub struct LogEntry {
     pub log_id: String,
     /// The signed entry timestamp, base64.
     pub signed_entry_timestamp: String,
+    /// The inclusion proof, when the log sent one.
+    pub inclusion_proof: Option<InclusionProof>,
+}
+
+/// A Merkle inclusion proof with its signed checkpoint, as Rekor v1 answers it (hex hashes).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct InclusionProof {
+    /// The entry's index in the tree the proof is for.
+    #[serde(default)]
+    pub log_index: i64,
+    /// The tree's root hash, hex.
+    pub root_hash: String,
+    /// The tree's size.
+    pub tree_size: i64,
+    /// The audit path, hex.
+    #[serde(default)]
+    pub hashes: Vec<String>,
+    /// The signed checkpoint (a signed note).
+    pub checkpoint: String,
 }
 
 impl LogEntry {
@@ -139,6 +159,7 @@ struct EntryAnswer {
 #[serde(rename_all = "camelCase")]
 struct Verification {
     signed_entry_timestamp: Option<String>,
+    inclusion_proof: Option<InclusionProof>,
 }
 
 /// Rekor answers `{"<uuid>": entry}`.
@@ -156,6 +177,7 @@ fn parse_entry(body: &[u8]) -> Result<LogEntry, String> {
         log_index: entry.log_index,
         log_id: entry.log_id,
         signed_entry_timestamp: set,
+        inclusion_proof: entry.verification.inclusion_proof,
     })
 }
 

@@ -268,7 +268,7 @@ struct RekorBundlePayload {
 /// payload, the leaf certificate (or a key hint), and the Rekor entry with its SET as the
 /// inclusion promise. The verifier builds the chain from its own trusted CAs, so the chain
 /// annotation is not needed (and not trusted).
-fn legacy_bundle(
+pub(crate) fn legacy_bundle(
     signature: &[u8],
     certificate_pem: Option<&str>,
     rekor_annotation: &str,

@@ -6,6 +6,7 @@
 //! payload's claims against the image digest) -> [`VerifiedSignature`], which only this crate
 //! can build. Nothing here does I/O; every input is passed in.
 
+pub mod blob;
 pub mod bundle;
 pub mod cosign;
 pub mod error;
