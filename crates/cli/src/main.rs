@@ -66,6 +66,10 @@ struct SignArgs {
     rekor_url: String,
     #[command(flatten)]
     trust: blob::TrustArgs,
+    /// Store a Sigstore bundle as an OCI 1.1 referrer (fallback tag where the registry has no
+    /// referrers API) instead of cosign's `.sig` layout.
+    #[arg(long)]
+    bundle_format: bool,
     /// Skip confirmation prompts (accepted for cosign compatibility; sigward does not prompt).
     #[arg(short = 'y', long)]
     yes: bool,
@@ -179,6 +183,7 @@ async fn sign(args: SignArgs) -> Result<(), String> {
     let mut options = sigward_engine::SignOptions {
         annotations: args.annotations,
         recursive: args.recursive,
+        bundle_format: args.bundle_format,
         ..Default::default()
     };
     if args.tlog_upload {
@@ -202,7 +207,17 @@ async fn sign(args: SignArgs) -> Result<(), String> {
         match engine.sign_image(image, &key, &options).await {
             Ok(outcomes) => {
                 for o in outcomes {
-                    if o.already_signed {
+                    if args.bundle_format {
+                        let referrer = o
+                            .signature_manifest
+                            .map(|d| d.to_string())
+                            .unwrap_or_default();
+                        eprintln!(
+                            "Signed {}@{} (bundle referrer {referrer})",
+                            image.name(),
+                            o.digest
+                        );
+                    } else if o.already_signed {
                         eprintln!(
                             "{}@{}: already signed with this key; nothing added",
                             image.name(),

@@ -655,3 +655,85 @@ fn sigward_key_signature_with_rekor_entry() {
     ]));
     assert!(err.contains("no signatures found"), "{err}");
 }
+
+/// `sign --bundle-format`: a Sigstore bundle (message signature over the manifest, logged in
+/// Rekor) attached as an OCI 1.1 referrer, through the referrers API (ferro) or the fallback
+/// index (distribution). sigward verifies it, and cosign verifies the same bundle over the
+/// manifest bytes with verify-blob.
+#[test]
+fn sign_with_bundle_format_attaches_referrers() {
+    let (p, k) = peers!("sign_with_bundle_format_attaches_referrers");
+    let dir = workdir("bundle-format");
+    let prefix = dir.join("k");
+    run(p
+        .sigward()
+        .env("COSIGN_PASSWORD", "pw")
+        .args(["generate-key-pair", "--output-key-prefix"])
+        .arg(&prefix));
+    let key = format!("{}.key", prefix.display());
+    let public = format!("{}.pub", prefix.display());
+    for registry in [p.ferro.clone(), p.http.clone()] {
+        let (image, digest) = p.push_image(&registry, &unique("bundles/sigward"), "v1", &dir);
+        run(p
+            .sigward()
+            .env("COSIGN_PASSWORD", "pw")
+            .args([
+                "sign",
+                "--bundle-format",
+                "--allow-http-registry",
+                "--key",
+                &key,
+            ])
+            .args(["--rekor-url", &k.sigstore_url, "--trusted-root"])
+            .arg(&k.trusted_root)
+            .arg(&image));
+        let out = run(p
+            .sigward()
+            .args([
+                "verify",
+                "--allow-http-registry",
+                "--key",
+                &public,
+                "--trusted-root",
+            ])
+            .arg(&k.trusted_root)
+            .arg(&image));
+        let sigs: Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(
+            sigs[0]["location"]["kind"], "referrer",
+            "{registry}: {sigs}"
+        );
+        assert_eq!(sigs[0]["digest"], digest.as_str());
+        // The same bundle, fetched from the registry, verified by cosign over the manifest.
+        let (bundle, manifest) = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+            .block_on(async {
+                let c = client();
+                let img = ImageReference::parse(&image).unwrap();
+                let d = Digest::parse(&digest).unwrap();
+                let evidence = c.referrer_evidence(&img, &d).await.unwrap();
+                let manifest = c.get_manifest(&img, &digest).await.unwrap();
+                (evidence.bundles[0].bundle.clone(), manifest.bytes)
+            });
+        let bundle_path = dir.join("fetched.sigstore.json");
+        let manifest_path = dir.join("manifest.json");
+        std::fs::write(&bundle_path, bundle).unwrap();
+        std::fs::write(&manifest_path, manifest).unwrap();
+        let mut cosign = p.cosign();
+        k.cosign_env(&mut cosign);
+        run(cosign
+            .args([
+                "verify-blob",
+                "--new-bundle-format",
+                "--key",
+                &public,
+                "--trusted-root",
+            ])
+            .arg(&k.trusted_root)
+            .arg("--bundle")
+            .arg(&bundle_path)
+            .arg(&manifest_path));
+    }
+}

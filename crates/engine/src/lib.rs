@@ -83,6 +83,20 @@ pub enum EngineError {
         /// Why.
         reason: sigward_verify::Error,
     },
+    /// A Sigstore bundle v0.3 carries an inclusion proof, so it needs the transparency log.
+    #[error("{image}: the bundle format needs the transparency log: drop --tlog-upload=false")]
+    BundleNeedsLog {
+        /// The image concerned.
+        image: String,
+    },
+    /// A message-signature bundle signs the manifest only: it has no place for claims.
+    #[error(
+        "{image}: -a annotations are signed only in the legacy layout, not with --bundle-format"
+    )]
+    BundleAnnotations {
+        /// The image concerned.
+        image: String,
+    },
     /// An index lists more manifests than sigward follows.
     #[error("{image}: index lists {count} manifests, more than the limit of {limit}")]
     TooManyManifests {
@@ -171,6 +185,8 @@ pub struct SignOptions {
     pub rekor: Option<RekorClient>,
     /// Trust material to check the log's answer against before anything is stored.
     pub trust: Option<Arc<TrustMaterial>>,
+    /// Store a Sigstore bundle (v0.3) as an OCI 1.1 referrer instead of the `.sig` tag layout.
+    pub bundle_format: bool,
 }
 
 /// The pipeline, sharing one registry client (and so its connections and tokens).
@@ -319,6 +335,11 @@ impl Engine {
             targets.extend(index.manifests.iter().map(|d| d.digest.clone()));
         }
         let public = key.public_key();
+        if options.bundle_format {
+            return self
+                .sign_with_bundles(image, key, options, &top, targets)
+                .await;
+        }
         let mut outcomes = Vec::new();
         for digest in targets {
             let payload = SimpleSigningPayload::new(
@@ -402,6 +423,106 @@ impl Engine {
             outcomes.push(SignOutcome {
                 digest,
                 signature_manifest: Some(manifest),
+                already_signed: false,
+            });
+        }
+        Ok(outcomes)
+    }
+
+    /// Signs each target manifest's bytes (a message signature over its digest), logs it,
+    /// and attaches the resulting Sigstore bundle to the manifest as an OCI 1.1 referrer.
+    async fn sign_with_bundles(
+        &self,
+        image: &ImageReference,
+        key: &PrivateKey,
+        options: &SignOptions,
+        top: &sigward_oci::manifest::FetchedManifest,
+        targets: Vec<Digest>,
+    ) -> Result<Vec<SignOutcome>, EngineError> {
+        let registry_error = |source| EngineError::Registry {
+            image: image.to_string(),
+            source,
+        };
+        let sign_error = |source| EngineError::Sign {
+            image: image.to_string(),
+            source,
+        };
+        let Some(rekor) = &options.rekor else {
+            return Err(EngineError::BundleNeedsLog {
+                image: image.to_string(),
+            });
+        };
+        if !options.annotations.is_empty() {
+            return Err(EngineError::BundleAnnotations {
+                image: image.to_string(),
+            });
+        }
+        let public = key.public_key();
+        let mut outcomes = Vec::new();
+        for digest in targets {
+            let fetched = if digest == top.digest {
+                top.clone()
+            } else {
+                self.client
+                    .get_manifest(image, &digest.to_string())
+                    .await
+                    .map_err(registry_error)?
+            };
+            let Some(sha) = sha256_bytes(&digest) else {
+                return Err(EngineError::Sign {
+                    image: image.to_string(),
+                    source: sigward_sign::Error::UnsupportedKeyType {
+                        key_type: format!("manifest digest {digest} is not SHA-256"),
+                    },
+                });
+            };
+            // ECDSA and RSA hash the message with SHA-256: this signs the manifest digest.
+            let signature = key.sign(&fetched.bytes).map_err(sign_error)?;
+            let entry = rekor
+                .upload_hashedrekord(&sha, &signature, &public.to_pem())
+                .await
+                .map_err(sign_error)?;
+            let json = sigward_sign::bundle::sigstore_bundle(&signature, &sha, Some(&entry))
+                .map_err(sign_error)?;
+            if let Some(trust) = &options.trust {
+                let bundle = parse_bundle(json.as_bytes()).map_err(|reason| {
+                    EngineError::LogEntryRejected {
+                        image: image.to_string(),
+                        reason,
+                    }
+                })?;
+                verify_bundle(
+                    trust,
+                    &bundle,
+                    ArtifactInput::Sha256(sha),
+                    &BundlePolicy::Key(public.clone()),
+                )
+                .map_err(|reason| EngineError::LogEntryRejected {
+                    image: image.to_string(),
+                    reason,
+                })?;
+            }
+            let subject = sigward_oci::manifest::Descriptor {
+                media_type: fetched.media_type.clone(),
+                digest: digest.clone(),
+                size: fetched.bytes.len() as u64,
+                artifact_type: None,
+                annotations: BTreeMap::new(),
+                platform: None,
+            };
+            let mut annotations = BTreeMap::new();
+            annotations.insert(
+                "dev.sigstore.bundle.content".to_string(),
+                "message-signature".to_string(),
+            );
+            let referrer = self
+                .client
+                .attach_bundle(image, &subject, json.into_bytes(), annotations)
+                .await
+                .map_err(registry_error)?;
+            outcomes.push(SignOutcome {
+                digest,
+                signature_manifest: Some(referrer),
                 already_signed: false,
             });
         }

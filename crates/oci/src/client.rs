@@ -408,6 +408,39 @@ impl RegistryClient {
         Ok(digest)
     }
 
+    /// Uploads a manifest by its digest and says whether the registry indexed its `subject`
+    /// (it answers with an `OCI-Subject` header when it has the referrers API).
+    pub async fn put_manifest_by_digest(
+        &self,
+        image: &ImageReference,
+        bytes: Vec<u8>,
+        media_type: &str,
+    ) -> Result<(Digest, bool), RegistryError> {
+        let digest = Digest::sha256_of(&bytes);
+        let path = format!("/v2/{}/manifests/{}", image.path(), digest);
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            CONTENT_TYPE,
+            HeaderValue::from_str(media_type).map_err(|_| RegistryError::UnsupportedMediaType {
+                media_type: media_type.to_string(),
+            })?,
+        );
+        let resp = self
+            .send(
+                image,
+                Access::PushPull,
+                Method::PUT,
+                Target::Path(&path),
+                headers,
+                Some(bytes),
+            )
+            .await?;
+        let resp = self
+            .check_status(image, resp, Method::PUT, &format!("manifest {digest}"))
+            .await?;
+        Ok((digest, resp.headers().contains_key("oci-subject")))
+    }
+
     /// Lists referrers of `digest` through the OCI 1.1 referrers API, optionally filtered by
     /// artifact type. `Ok(None)` when the registry has no referrers API (it answers 404).
     pub async fn referrers_api(

@@ -12,7 +12,10 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 use sigward_limits as limits;
 
-use crate::manifest::{Descriptor, ImageManifest, Manifest, OCI_CONFIG, OCI_MANIFEST};
+use crate::manifest::{
+    Descriptor, FetchedManifest, ImageIndex, ImageManifest, Manifest, OCI_CONFIG, OCI_INDEX,
+    OCI_MANIFEST,
+};
 use crate::{Digest, ImageReference, RegistryClient, RegistryError};
 
 /// Media type of a simple-signing payload layer.
@@ -328,6 +331,97 @@ impl RegistryClient {
             })?;
         self.put_manifest(image, &signature_tag(digest), bytes, OCI_MANIFEST)
             .await
+    }
+}
+
+/// The OCI empty descriptor's content: `{}`.
+const EMPTY_JSON: &[u8] = b"{}";
+
+impl RegistryClient {
+    /// Attaches a Sigstore bundle to `subject` as an OCI 1.1 referrer (artifact type and layer
+    /// media type `application/vnd.dev.sigstore.bundle.v0.3+json`, as @sigstore/oci and cosign
+    /// write it). Where the registry has no referrers API, the referrer is also listed in the
+    /// `sha256-<hex>` fallback index. Returns the referrer manifest's digest.
+    pub async fn attach_bundle(
+        &self,
+        image: &ImageReference,
+        subject: &Descriptor,
+        bundle: Vec<u8>,
+        annotations: BTreeMap<String, String>,
+    ) -> Result<Digest, RegistryError> {
+        const BUNDLE_V03: &str = "application/vnd.dev.sigstore.bundle.v0.3+json";
+        let bundle_size = bundle.len() as u64;
+        let bundle_digest = self.push_blob(image, bundle).await?;
+        let config_digest = self.push_blob(image, EMPTY_JSON.to_vec()).await?;
+        let manifest = ImageManifest {
+            schema_version: 2,
+            media_type: Some(OCI_MANIFEST.to_string()),
+            artifact_type: Some(BUNDLE_V03.to_string()),
+            config: Descriptor {
+                media_type: crate::manifest::OCI_EMPTY.to_string(),
+                digest: config_digest,
+                size: EMPTY_JSON.len() as u64,
+                artifact_type: None,
+                annotations: BTreeMap::new(),
+                platform: None,
+            },
+            layers: vec![Descriptor {
+                media_type: BUNDLE_V03.to_string(),
+                digest: bundle_digest,
+                size: bundle_size,
+                artifact_type: None,
+                annotations: BTreeMap::new(),
+                platform: None,
+            }],
+            subject: Some(subject.clone()),
+            annotations: annotations.clone(),
+        };
+        let bytes =
+            serde_json::to_vec(&manifest).map_err(|e| RegistryError::MalformedManifest {
+                reason: format!("cannot serialise the referrer manifest: {e}"),
+            })?;
+        let size = bytes.len() as u64;
+        let (digest, indexed) = self
+            .put_manifest_by_digest(image, bytes, OCI_MANIFEST)
+            .await?;
+        if !indexed {
+            // No referrers API: list the referrer in the fallback index (OCI 1.1 distribution spec).
+            let tag = referrers_tag(&subject.digest);
+            let mut index = match self.get_manifest_if_exists(image, &tag).await? {
+                Some(FetchedManifest {
+                    manifest: Manifest::Index(index),
+                    ..
+                }) => index,
+                Some(_) => {
+                    return Err(RegistryError::MalformedManifest {
+                        reason: format!("referrers tag {tag} is not an index"),
+                    })
+                }
+                None => ImageIndex {
+                    schema_version: 2,
+                    media_type: Some(OCI_INDEX.to_string()),
+                    manifests: Vec::new(),
+                    annotations: BTreeMap::new(),
+                },
+            };
+            if !index.manifests.iter().any(|d| d.digest == digest) {
+                index.manifests.push(Descriptor {
+                    media_type: OCI_MANIFEST.to_string(),
+                    digest: digest.clone(),
+                    size,
+                    artifact_type: Some(BUNDLE_V03.to_string()),
+                    annotations,
+                    platform: None,
+                });
+                too_many(image, index.manifests.len())?;
+                let bytes =
+                    serde_json::to_vec(&index).map_err(|e| RegistryError::MalformedManifest {
+                        reason: format!("cannot serialise the referrers index: {e}"),
+                    })?;
+                self.put_manifest(image, &tag, bytes, OCI_INDEX).await?;
+            }
+        }
+        Ok(digest)
     }
 }
 
