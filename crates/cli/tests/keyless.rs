@@ -737,3 +737,50 @@ fn sign_with_bundle_format_attaches_referrers() {
             .arg(&manifest_path));
     }
 }
+
+/// cosign keyless with an RFC 3161 timestamp from the local TSA: the timestamp annotation is
+/// verified against the trusted root's TSA; a corrupted timestamp is refused.
+#[test]
+fn cosign_keyless_with_tsa_timestamp() {
+    let (p, k) = peers!("cosign_keyless_with_tsa_timestamp");
+    let dir = workdir("tsa");
+    let (image, digest) = p.push_image(&p.http, &unique("keyless/tsa"), "v1", &dir);
+    let token = k.id_token(&k.subject);
+    let mut cmd = p.cosign();
+    k.cosign_env(&mut cmd);
+    run(cmd
+        .args([
+            "sign",
+            "-y",
+            "--allow-http-registry",
+            "--fulcio-url",
+            &k.sigstore_url,
+            "--rekor-url",
+            &k.sigstore_url,
+        ])
+        .args([
+            "--timestamp-server-url",
+            &format!("{}/api/v1/timestamp", k.sigstore_url),
+        ])
+        .args(["--identity-token", &token])
+        .arg(format!("{}@{digest}", image.rsplit_once(':').unwrap().0)));
+    let identity = [
+        "--certificate-identity",
+        k.subject.as_str(),
+        "--certificate-oidc-issuer",
+        k.issuer.as_str(),
+    ];
+    run(&mut verify_keyless(&p, &k, &image, &identity));
+    edit_annotations(&image, &digest, |a| {
+        let mut ts: Value =
+            serde_json::from_str(&a["dev.sigstore.cosign/rfc3161timestamp"]).unwrap();
+        let signed = ts["SignedRFC3161Timestamp"].as_str().unwrap().to_string();
+        ts["SignedRFC3161Timestamp"] = Value::String(b64_flip(&signed));
+        a.insert(
+            "dev.sigstore.cosign/rfc3161timestamp".into(),
+            ts.to_string(),
+        );
+    });
+    let err = run_fails(&mut verify_keyless(&p, &k, &image, &identity));
+    assert!(err.to_lowercase().contains("timestamp"), "{err}");
+}

@@ -20,7 +20,9 @@ use sigward_sign::rekor::RekorClient;
 use sigward_sign::PrivateKey;
 use std::sync::Arc;
 
-use sigward_oci::signatures::{BUNDLE_ANNOTATION, CERTIFICATE_ANNOTATION, CHAIN_ANNOTATION};
+use sigward_oci::signatures::{
+    BUNDLE_ANNOTATION, CERTIFICATE_ANNOTATION, CHAIN_ANNOTATION, RFC3161_TIMESTAMP_ANNOTATION,
+};
 use sigward_verify::bundle::{
     parse_bundle, verify_bundle, ArtifactInput, BundlePolicy, Matcher, TrustMaterial,
     VerifiedBundle, COSIGN_SIGN_PREDICATE_TYPE,
@@ -649,6 +651,7 @@ fn check_layer(
         certificate_pem: layer.annotation(CERTIFICATE_ANNOTATION),
         chain_pem: layer.annotation(CHAIN_ANNOTATION),
         rekor_bundle: layer.annotation(BUNDLE_ANNOTATION),
+        rfc3161_timestamp: layer.annotation(RFC3161_TIMESTAMP_ANNOTATION),
     };
     let digest = digest.to_string();
     let mut trusts = Vec::new();

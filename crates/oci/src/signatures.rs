@@ -26,6 +26,8 @@ pub const SIGNATURE_ANNOTATION: &str = "dev.cosignproject.cosign/signature";
 pub const CERTIFICATE_ANNOTATION: &str = "dev.sigstore.cosign/certificate";
 /// Annotation holding the PEM certificate chain (keyless).
 pub const CHAIN_ANNOTATION: &str = "dev.sigstore.cosign/chain";
+/// Annotation holding an RFC 3161 timestamp over the signature (`{"SignedRFC3161Timestamp"}`).
+pub const RFC3161_TIMESTAMP_ANNOTATION: &str = "dev.sigstore.cosign/rfc3161timestamp";
 /// Annotation holding the Rekor bundle (SET) JSON.
 pub const BUNDLE_ANNOTATION: &str = "dev.sigstore.cosign/bundle";
 /// Media types and artifact types of Sigstore bundles start with this.

@@ -59,8 +59,13 @@ pub fn cosign_blob_bundle(json: &[u8], blob: &[u8]) -> Result<Bundle, Error> {
         _ => None,
     };
     let rekor = parsed.rekor_bundle.ok_or(Error::MissingTlogEntry)?;
-    let (bundle, _) =
-        crate::cosign::legacy_bundle(&signature, certificate.as_deref(), &rekor.to_string(), blob)?;
+    let (bundle, _) = crate::cosign::legacy_bundle(
+        &signature,
+        certificate.as_deref(),
+        &rekor.to_string(),
+        None,
+        blob,
+    )?;
     Ok(bundle)
 }
 

@@ -32,6 +32,8 @@ pub struct CosignSignature<'a> {
     pub chain_pem: Option<&'a str>,
     /// The `dev.sigstore.cosign/bundle` annotation (Rekor entry + SET, JSON).
     pub rekor_bundle: Option<&'a str>,
+    /// The `dev.sigstore.cosign/rfc3161timestamp` annotation (`{"SignedRFC3161Timestamp": b64}`).
+    pub rfc3161_timestamp: Option<&'a str>,
 }
 
 /// What a cosign signature must be verified against.
@@ -183,7 +185,13 @@ pub fn verify_cosign_signature(
             // The key check first: a wrong key is the more useful message than a log problem.
             key.verify(signature.payload, &raw)?;
             let rekor = signature.rekor_bundle.ok_or(Error::MissingTlogEntry)?;
-            let (bundle, log) = legacy_bundle(&raw, None, rekor, signature.payload)?;
+            let (bundle, log) = legacy_bundle(
+                &raw,
+                None,
+                rekor,
+                signature.rfc3161_timestamp,
+                signature.payload,
+            )?;
             verify_bundle(
                 trust,
                 &bundle,
@@ -204,7 +212,13 @@ pub fn verify_cosign_signature(
         } => {
             let certificate = signature.certificate_pem.ok_or(Error::MissingCertificate)?;
             let rekor = signature.rekor_bundle.ok_or(Error::MissingTlogEntry)?;
-            let (bundle, log) = legacy_bundle(&raw, Some(certificate), rekor, signature.payload)?;
+            let (bundle, log) = legacy_bundle(
+                &raw,
+                Some(certificate),
+                rekor,
+                signature.rfc3161_timestamp,
+                signature.payload,
+            )?;
             let policy = BundlePolicy::Keyless {
                 identity: identity.clone(),
                 issuer: issuer.clone(),
@@ -272,6 +286,7 @@ pub(crate) fn legacy_bundle(
     signature: &[u8],
     certificate_pem: Option<&str>,
     rekor_annotation: &str,
+    rfc3161_timestamp: Option<&str>,
     payload: &[u8],
 ) -> Result<(sigstore_verify::types::Bundle, LogEntryRef), Error> {
     let b64 = |b: &[u8]| base64::engine::general_purpose::STANDARD.encode(b);
@@ -329,6 +344,21 @@ pub(crate) fn legacy_bundle(
             "canonicalizedBody": annotation.payload.body,
         }]),
     );
+    if let Some(annotation) = rfc3161_timestamp {
+        #[derive(serde::Deserialize)]
+        #[serde(rename_all = "PascalCase")]
+        struct Timestamp {
+            #[serde(rename = "SignedRFC3161Timestamp")]
+            signed: String,
+        }
+        let ts: Timestamp = serde_json::from_str(annotation).map_err(|e| Error::Timestamp {
+            reason: format!("dev.sigstore.cosign/rfc3161timestamp is not cosign's timestamp: {e}"),
+        })?;
+        material.insert(
+            "timestampVerificationData".into(),
+            serde_json::json!({"rfc3161Timestamps": [{"signedTimestamp": ts.signed}]}),
+        );
+    }
     let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, payload);
     let json = serde_json::json!({
         "mediaType": "application/vnd.dev.sigstore.bundle+json;version=0.1",

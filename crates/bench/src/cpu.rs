@@ -1,0 +1,47 @@
+//! CPU time of the calling thread, so a figure can be given per CPU-second as well as per
+//! wall-second: on a shared 2-core machine the two differ whenever another process (a
+//! compiler, the registry, the other benchmark contender) takes the core away.
+//!
+//! Read from `/proc/thread-self/schedstat` (first field: nanoseconds this thread ran, the
+//! counter `CLOCK_THREAD_CPUTIME_ID` reports) rather than by calling `clock_gettime`, because
+//! the workspace forbids `unsafe` and this avoids a dependency for one number. The kernel
+//! updates the counter of a running thread at scheduler ticks, so a reading can lag by one tick
+//! (≤ 4 ms); over runs of a second or more that is below the noise. Only read at the start and
+//! end of a run, never per call.
+
+use std::time::Duration;
+
+/// CPU time the calling thread has used so far, or `None` where the kernel does not say.
+pub fn thread_cpu_time() -> Option<Duration> {
+    let text = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
+    let nanos: u64 = text.split_whitespace().next()?.parse().ok()?;
+    Some(Duration::from_nanos(nanos))
+}
+
+/// CPU time used by the calling thread between two readings.
+pub fn elapsed(start: Option<Duration>) -> Option<Duration> {
+    Some(thread_cpu_time()?.saturating_sub(start?))
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn busy_thread_accumulates_cpu_time() {
+        let Some(start) = thread_cpu_time() else {
+            eprintln!("SKIPPED: no /proc/thread-self/schedstat here");
+            return;
+        };
+        let wall = std::time::Instant::now();
+        let mut x = 0u64;
+        while wall.elapsed() < Duration::from_millis(100) {
+            x = std::hint::black_box(x.wrapping_add(1));
+        }
+        let used = elapsed(Some(start)).unwrap();
+        // A tick of lag at most, unless the thread was descheduled for most of the loop.
+        assert!(used > Duration::from_millis(20), "{used:?}");
+        assert!(used <= wall.elapsed() + Duration::from_millis(10), "{used:?}");
+    }
+}
