@@ -27,7 +27,7 @@ pub struct SignerArgs {
     /// Required OIDC issuer, as a regular expression (unanchored, like cosign).
     #[arg(long, conflicts_with_all = ["key", "certificate_oidc_issuer"])]
     certificate_oidc_issuer_regexp: Option<String>,
-    /// Public key the bundle must be signed with (instead of an identity).
+    /// Public key the signature must be made with (instead of an identity).
     #[arg(long)]
     key: Option<PathBuf>,
 }

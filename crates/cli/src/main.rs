@@ -34,7 +34,7 @@ enum Command {
     GenerateKeyPair(keys::GenerateKeyPairArgs),
     /// Sign images with a private key, storing signatures the way cosign does.
     Sign(SignArgs),
-    /// Verify image signatures against a public key.
+    /// Verify image signatures against a public key or a keyless identity.
     Verify(VerifyArgs),
     /// Verify attestations (in-toto statements in Sigstore bundles) attached to images.
     VerifyAttestation(VerifyAttestationArgs),

@@ -83,7 +83,12 @@ pub fn print_verification(v: &ImageVerification, format: Format, tlog_checked: b
     let pinned = format!("{}@{}", v.image.name(), v.digest);
     eprintln!("\nVerification for {pinned} --");
     eprintln!("The following checks were performed on each of these signatures:");
-    eprintln!("  - The cosign claims were validated");
+    if v.signatures
+        .iter()
+        .any(|s| matches!(s.evidence, Evidence::Cosign(_)))
+    {
+        eprintln!("  - The cosign claims were validated");
+    }
     if tlog_checked {
         eprintln!("  - Existence of the claims in the transparency log was verified offline");
     }

@@ -784,3 +784,60 @@ fn cosign_keyless_with_tsa_timestamp() {
     let err = run_fails(&mut verify_keyless(&p, &k, &image, &identity));
     assert!(err.to_lowercase().contains("timestamp"), "{err}");
 }
+
+/// Signing again with the log after an unlogged signature adds the logged one (an unlogged
+/// signature does not count as the same signature), and signing again with the log adds none.
+#[test]
+fn resigning_with_the_log_adds_a_logged_signature() {
+    let (p, k) = peers!("resigning_with_the_log_adds_a_logged_signature");
+    let dir = workdir("resign");
+    let (image, _) = p.push_image(&p.http, &unique("keyless/resign"), "v1", &dir);
+    let prefix = dir.join("k");
+    run(p
+        .sigward()
+        .env("COSIGN_PASSWORD", "pw")
+        .args(["generate-key-pair", "--output-key-prefix"])
+        .arg(&prefix));
+    let key = format!("{}.key", prefix.display());
+    let public = format!("{}.pub", prefix.display());
+    let sign = |extra: &[&str]| {
+        let mut cmd = p.sigward();
+        cmd.env("COSIGN_PASSWORD", "pw")
+            .args([
+                "sign",
+                "--allow-http-registry",
+                "--key",
+                &key,
+                "--rekor-url",
+                &k.sigstore_url,
+                "--trusted-root",
+            ])
+            .arg(&k.trusted_root)
+            .args(extra)
+            .arg(&image);
+        run(&mut cmd)
+    };
+    sign(&["--tlog-upload=false"]);
+    let verify = || {
+        let mut cmd = p.sigward();
+        cmd.args([
+            "verify",
+            "--allow-http-registry",
+            "--key",
+            &public,
+            "--trusted-root",
+        ])
+        .arg(&k.trusted_root)
+        .arg(&image);
+        cmd
+    };
+    run_fails(&mut verify());
+    sign(&[]);
+    run(&mut verify());
+    let again = sign(&[]);
+    assert!(
+        String::from_utf8_lossy(&again.stderr).contains("already signed"),
+        "{}",
+        String::from_utf8_lossy(&again.stderr)
+    );
+}

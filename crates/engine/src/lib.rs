@@ -289,10 +289,13 @@ impl Engine {
             None => Err(EngineError::NoSignatures {
                 image: image.to_string(),
                 digest: digest.clone(),
-                looked_in: format!(
-                    "tag {} and OCI referrers",
-                    sigward_oci::signatures::signature_tag(&digest)
-                ),
+                looked_in: match &options.predicate_type {
+                    None => format!(
+                        "tag {} and OCI referrers",
+                        sigward_oci::signatures::signature_tag(&digest)
+                    ),
+                    Some(p) => format!("OCI referrers, for attestations of type {p}"),
+                },
             }),
             Some(reason) => Err(EngineError::NoneVerified {
                 image: image.to_string(),
@@ -355,8 +358,11 @@ impl Engine {
                 .tag_signatures(image, &digest)
                 .await
                 .map_err(registry_error)?;
+            // The same key already signed the same payload (and logged it, if logging is asked
+            // for: an unlogged signature does not stand in for a logged one).
             let already = existing.iter().any(|layer| {
                 layer.payload == payload
+                    && (options.rekor.is_none() || layer.annotation(BUNDLE_ANNOTATION).is_some())
                     && layer.annotation(SIGNATURE_ANNOTATION).is_some_and(|sig| {
                         let sig = CosignSignature {
                             payload: &layer.payload,
