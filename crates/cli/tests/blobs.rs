@@ -28,14 +28,7 @@ fn sigward_sign_blob_bundles_verify_with_cosign_and_sigward() {
     let (p, k) = peers!("sigward_sign_blob_bundles_verify_with_cosign_and_sigward");
     let dir = workdir("sign-blob");
     let file = blob(&dir);
-    let prefix = dir.join("k");
-    run(p
-        .sigward()
-        .env("COSIGN_PASSWORD", "pw")
-        .args(["generate-key-pair", "--output-key-prefix"])
-        .arg(&prefix));
-    let key = format!("{}.key", prefix.display());
-    let public = format!("{}.pub", prefix.display());
+    let (key, public) = p.sigward_key_pair(&dir, "pw");
     for (new_format, name) in [(false, "legacy.json"), (true, "sigstore.json")] {
         let bundle = dir.join(name);
         let mut cmd = p.sigward();

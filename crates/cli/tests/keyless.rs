@@ -11,8 +11,6 @@ use std::process::Command;
 
 use common::{run, run_fails, unique, workdir, Keyless, Peers};
 use serde_json::Value;
-use sigward_oci::client::{ClientConfig, RegistryClient};
-use sigward_oci::credentials::CredentialSource;
 use sigward_oci::manifest::OCI_MANIFEST;
 use sigward_oci::signatures::{signature_config, signature_tag};
 use sigward_oci::{Digest, ImageReference};
@@ -212,18 +210,6 @@ fn cosign_key_signature_with_rekor_entry_verifies_without_the_insecure_flag() {
     assert!(err.contains("none of 1 signature"), "{err}");
 }
 
-fn client() -> RegistryClient {
-    RegistryClient::new(ClientConfig {
-        allow_http: true,
-        credentials: CredentialSource {
-            ignore_docker_config: true,
-            ..Default::default()
-        },
-        ..Default::default()
-    })
-    .unwrap()
-}
-
 /// Rewrites the `.sig` manifest of `image` with `edit` applied to each layer's annotations.
 fn edit_annotations(image: &str, digest: &str, edit: impl Fn(&mut BTreeMap<String, String>)) {
     let repo = ImageReference::parse(image).unwrap();
@@ -233,7 +219,7 @@ fn edit_annotations(image: &str, digest: &str, edit: impl Fn(&mut BTreeMap<Strin
         .build()
         .unwrap()
         .block_on(async {
-            let c = client();
+            let c = common::registry_client();
             let mut sig = c
                 .signature_manifest(&repo, &digest)
                 .await
@@ -290,7 +276,7 @@ fn tampered_set_certificate_or_entry_is_refused() {
         .build()
         .unwrap()
         .block_on(async {
-            let c = client();
+            let c = common::registry_client();
             let repo = ImageReference::parse(&other).unwrap();
             let m = c
                 .signature_manifest(&repo, &Digest::parse(&other_digest).unwrap())
@@ -580,14 +566,7 @@ fn sigward_key_signature_with_rekor_entry() {
     let (p, k) = peers!("sigward_key_signature_with_rekor_entry");
     let dir = workdir("sigward-rekor");
     let (image, digest) = p.push_image(&p.http, &unique("keyless/sigward-rekor"), "v1", &dir);
-    let prefix = dir.join("k");
-    run(p
-        .sigward()
-        .env("COSIGN_PASSWORD", "pw")
-        .args(["generate-key-pair", "--output-key-prefix"])
-        .arg(&prefix));
-    let key = format!("{}.key", prefix.display());
-    let public = format!("{}.pub", prefix.display());
+    let (key, public) = p.sigward_key_pair(&dir, "pw");
     run(p
         .sigward()
         .env("COSIGN_PASSWORD", "pw")
@@ -664,14 +643,7 @@ fn sigward_key_signature_with_rekor_entry() {
 fn sign_with_bundle_format_attaches_referrers() {
     let (p, k) = peers!("sign_with_bundle_format_attaches_referrers");
     let dir = workdir("bundle-format");
-    let prefix = dir.join("k");
-    run(p
-        .sigward()
-        .env("COSIGN_PASSWORD", "pw")
-        .args(["generate-key-pair", "--output-key-prefix"])
-        .arg(&prefix));
-    let key = format!("{}.key", prefix.display());
-    let public = format!("{}.pub", prefix.display());
+    let (key, public) = p.sigward_key_pair(&dir, "pw");
     for registry in [p.ferro.clone(), p.http.clone()] {
         let (image, digest) = p.push_image(&registry, &unique("bundles/sigward"), "v1", &dir);
         run(p
@@ -710,7 +682,7 @@ fn sign_with_bundle_format_attaches_referrers() {
             .build()
             .unwrap()
             .block_on(async {
-                let c = client();
+                let c = common::registry_client();
                 let img = ImageReference::parse(&image).unwrap();
                 let d = Digest::parse(&digest).unwrap();
                 let evidence = c.referrer_evidence(&img, &d).await.unwrap();
@@ -792,14 +764,7 @@ fn resigning_with_the_log_adds_a_logged_signature() {
     let (p, k) = peers!("resigning_with_the_log_adds_a_logged_signature");
     let dir = workdir("resign");
     let (image, _) = p.push_image(&p.http, &unique("keyless/resign"), "v1", &dir);
-    let prefix = dir.join("k");
-    run(p
-        .sigward()
-        .env("COSIGN_PASSWORD", "pw")
-        .args(["generate-key-pair", "--output-key-prefix"])
-        .arg(&prefix));
-    let key = format!("{}.key", prefix.display());
-    let public = format!("{}.pub", prefix.display());
+    let (key, public) = p.sigward_key_pair(&dir, "pw");
     let sign = |extra: &[&str]| {
         let mut cmd = p.sigward();
         cmd.env("COSIGN_PASSWORD", "pw")

@@ -10,8 +10,6 @@ use std::collections::BTreeMap;
 use std::process::Command;
 
 use common::{run, run_fails, unique, workdir, Peers};
-use sigward_oci::client::{ClientConfig, RegistryClient};
-use sigward_oci::credentials::CredentialSource;
 use sigward_oci::manifest::OCI_MANIFEST;
 use sigward_oci::signatures::{signature_config, signature_tag};
 use sigward_oci::{Digest, ImageReference};
@@ -71,18 +69,6 @@ fn verify(p: &Peers, public: &str, image: &str) -> Command {
     cmd
 }
 
-fn client() -> RegistryClient {
-    RegistryClient::new(ClientConfig {
-        allow_http: true,
-        credentials: CredentialSource {
-            ignore_docker_config: true,
-            ..Default::default()
-        },
-        ..Default::default()
-    })
-    .unwrap()
-}
-
 fn rt() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -122,7 +108,7 @@ fn rewrite_signature(
     edit: impl Fn(&mut Vec<u8>, &mut BTreeMap<String, String>),
 ) {
     rt().block_on(async {
-        let c = client();
+        let c = common::registry_client();
         let sig = c
             .signature_manifest(repo, source)
             .await

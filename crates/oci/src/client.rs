@@ -384,7 +384,29 @@ impl RegistryClient {
         bytes: Vec<u8>,
         media_type: &str,
     ) -> Result<Digest, RegistryError> {
+        Ok(self.put(image, Some(reference), bytes, media_type).await?.0)
+    }
+
+    /// Uploads a manifest by its digest and says whether the registry indexed its `subject`
+    /// (it answers with an `OCI-Subject` header when it has the referrers API).
+    pub async fn put_manifest_by_digest(
+        &self,
+        image: &ImageReference,
+        bytes: Vec<u8>,
+        media_type: &str,
+    ) -> Result<(Digest, bool), RegistryError> {
+        self.put(image, None, bytes, media_type).await
+    }
+
+    async fn put(
+        &self,
+        image: &ImageReference,
+        reference: Option<&str>,
+        bytes: Vec<u8>,
+        media_type: &str,
+    ) -> Result<(Digest, bool), RegistryError> {
         let digest = Digest::sha256_of(&bytes);
+        let reference = reference.map_or_else(|| digest.to_string(), str::to_string);
         let path = format!("/v2/{}/manifests/{}", image.path(), reference);
         let mut headers = HeaderMap::new();
         headers.insert(
@@ -403,40 +425,8 @@ impl RegistryClient {
                 Some(bytes),
             )
             .await?;
-        self.check_status(image, resp, Method::PUT, &format!("manifest {reference}"))
-            .await?;
-        Ok(digest)
-    }
-
-    /// Uploads a manifest by its digest and says whether the registry indexed its `subject`
-    /// (it answers with an `OCI-Subject` header when it has the referrers API).
-    pub async fn put_manifest_by_digest(
-        &self,
-        image: &ImageReference,
-        bytes: Vec<u8>,
-        media_type: &str,
-    ) -> Result<(Digest, bool), RegistryError> {
-        let digest = Digest::sha256_of(&bytes);
-        let path = format!("/v2/{}/manifests/{}", image.path(), digest);
-        let mut headers = HeaderMap::new();
-        headers.insert(
-            CONTENT_TYPE,
-            HeaderValue::from_str(media_type).map_err(|_| RegistryError::UnsupportedMediaType {
-                media_type: media_type.to_string(),
-            })?,
-        );
         let resp = self
-            .send(
-                image,
-                Access::PushPull,
-                Method::PUT,
-                Target::Path(&path),
-                headers,
-                Some(bytes),
-            )
-            .await?;
-        let resp = self
-            .check_status(image, resp, Method::PUT, &format!("manifest {digest}"))
+            .check_status(image, resp, Method::PUT, &format!("manifest {reference}"))
             .await?;
         Ok((digest, resp.headers().contains_key("oci-subject")))
     }

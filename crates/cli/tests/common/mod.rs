@@ -168,6 +168,35 @@ impl Peers {
     }
 }
 
+impl Peers {
+    /// A key pair made by `sigward generate-key-pair` with password `password`: (key, pub).
+    pub fn sigward_key_pair(&self, dir: &Path, password: &str) -> (String, String) {
+        let prefix = dir.join(unique("sigward-key"));
+        run(self
+            .sigward()
+            .env("COSIGN_PASSWORD", password)
+            .args(["generate-key-pair", "--output-key-prefix"])
+            .arg(&prefix));
+        (
+            format!("{}.key", prefix.display()),
+            format!("{}.pub", prefix.display()),
+        )
+    }
+}
+
+/// A registry client for test set-up and tampering: plain HTTP allowed, no docker config.
+pub fn registry_client() -> sigward_oci::client::RegistryClient {
+    sigward_oci::client::RegistryClient::new(sigward_oci::client::ClientConfig {
+        allow_http: true,
+        credentials: sigward_oci::credentials::CredentialSource {
+            ignore_docker_config: true,
+            ..Default::default()
+        },
+        ..Default::default()
+    })
+    .unwrap()
+}
+
 static COUNTER: AtomicUsize = AtomicUsize::new(0);
 
 /// A name unique to this process and call.
