@@ -23,7 +23,13 @@ cargo clippy --workspace --all-targets --release -- -D warnings
 step "tests (release build, real peers)"
 shift_args=()
 if [ "${1:-}" = "--" ]; then shift; shift_args=("$@"); fi
-cargo test --workspace --release -- "${shift_args[@]}"
+test_log=$(mktemp)
+cargo test --workspace --release -- "${shift_args[@]}" 2>&1 | tee "$test_log"
 
 step "fuzz targets: build, then 5 s of fuzzing each"
 bash scripts/fuzz.sh smoke 5
+
+# One closing line for the whole suite, summed over every test binary.
+awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($i ~ /^passed;?$/) p += $(i-1); if ($i ~ /^failed;?$/) f += $(i-1) } }
+     END { printf "tests: %d passed, %d failed\n", p, f }' "$test_log"
+rm -f "$test_log"
