@@ -272,9 +272,8 @@ fn print_setup_costs(suite: Option<&Path>, extra: Option<&ExtraBundle>) -> Resul
         );
     }
     if let Some(dir) = suite {
-        let bundle = read(
-            &dir.join("test/assets/bundle-verify/happy-path-v0.3/bundle.sigstore.json"),
-        )?;
+        let bundle =
+            read(&dir.join("test/assets/bundle-verify/happy-path-v0.3/bundle.sigstore.json"))?;
         let parse = mean_of(N, || {
             let _ = std::hint::black_box(parse_bundle(&bundle));
         });

@@ -104,16 +104,20 @@ fn run(cli: Cli) -> Result<(), String> {
             let duration = Duration::try_from_secs_f64(seconds)
                 .map_err(|e| format!("--seconds {seconds}: {e}"))?;
             let extra = match (bundle, artifact, trusted_root, identity, issuer) {
-                (Some(bundle), Some(artifact), Some(trusted_root), Some(identity), Some(issuer)) => {
-                    Some(bundles::ExtraBundle {
-                        label,
-                        bundle,
-                        artifact,
-                        trusted_root,
-                        identity,
-                        issuer,
-                    })
-                }
+                (
+                    Some(bundle),
+                    Some(artifact),
+                    Some(trusted_root),
+                    Some(identity),
+                    Some(issuer),
+                ) => Some(bundles::ExtraBundle {
+                    label,
+                    bundle,
+                    artifact,
+                    trusted_root,
+                    identity,
+                    issuer,
+                }),
                 _ => None,
             };
             bundles::run(&bundles::BundleBench {

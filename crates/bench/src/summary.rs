@@ -12,7 +12,8 @@ pub struct Samples {
 impl Samples {
     /// Records one call.
     pub fn push(&mut self, d: Duration) {
-        self.nanos.push(u64::try_from(d.as_nanos()).unwrap_or(u64::MAX));
+        self.nanos
+            .push(u64::try_from(d.as_nanos()).unwrap_or(u64::MAX));
     }
 
     /// Adds every sample of `other`.

@@ -33,6 +33,11 @@ pub struct SignerArgs {
 }
 
 impl SignerArgs {
+    /// The exact identity given, if any.
+    pub fn exact_identity(&self) -> Option<&str> {
+        self.certificate_identity.as_deref()
+    }
+
     /// The policy these flags describe; every keyless policy needs an identity and an issuer.
     pub fn policy(&self) -> Result<BundlePolicy, String> {
         if let Some(key) = &self.key {

@@ -70,6 +70,12 @@ struct SignArgs {
     /// referrers API) instead of cosign's `.sig` layout.
     #[arg(long)]
     bundle_format: bool,
+    /// A certificate (PEM) for the signing key, e.g. from a customer CA, attached to the signature.
+    #[arg(long)]
+    certificate: Option<std::path::PathBuf>,
+    /// The certificate's chain (PEM, intermediates then root), attached too.
+    #[arg(long, requires = "certificate")]
+    certificate_chain: Option<std::path::PathBuf>,
     /// Skip confirmation prompts (accepted for cosign compatibility; sigward does not prompt).
     #[arg(short = 'y', long)]
     yes: bool,
@@ -90,6 +96,16 @@ struct VerifyArgs {
     /// Accept key signatures that carry no transparency-log entry (cosign's flag).
     #[arg(long)]
     insecure_ignore_tlog: bool,
+    /// Customer PKI: CA root certificates (PEM) the signing certificate must chain to; the
+    /// subject is --certificate-identity (an email) or --certificate-hostname.
+    #[arg(long)]
+    ca_roots: Option<std::path::PathBuf>,
+    /// Customer PKI: intermediate CA certificates (PEM).
+    #[arg(long, requires = "ca_roots")]
+    ca_intermediates: Option<std::path::PathBuf>,
+    /// Customer PKI: the DNS name the signing certificate must carry.
+    #[arg(long, requires = "ca_roots")]
+    certificate_hostname: Option<String>,
     /// Require this signed claim, key=value (repeatable).
     #[arg(short = 'a', long = "annotations", value_parser = parse_key_value)]
     annotations: Vec<(String, String)>,
@@ -186,6 +202,23 @@ async fn sign(args: SignArgs) -> Result<(), String> {
         bundle_format: args.bundle_format,
         ..Default::default()
     };
+    if let Some(path) = &args.certificate {
+        let read = |p: &std::path::Path| {
+            std::fs::read_to_string(p).map_err(|e| format!("{}: {e}", p.display()))
+        };
+        let certificate = read(path)?;
+        // The certificate must be for the key that signs, as cosign checks.
+        let cert_key = sigward_verify::pki::certificate_public_key(&certificate)
+            .map_err(|e| format!("--certificate {}: {e}", path.display()))?;
+        if cert_key != key.public_key() {
+            return Err(format!(
+                "--certificate {} is not for the key in --key",
+                path.display()
+            ));
+        }
+        let chain = args.certificate_chain.as_deref().map(read).transpose()?;
+        options.certificate = Some((certificate, chain));
+    }
     if args.tlog_upload {
         let rekor = sigward_sign::rekor::RekorClient::new(
             &args.rekor_url,
@@ -245,6 +278,28 @@ async fn verify_with(args: VerifyArgs, predicate_type: Option<String>) -> Result
         predicate_type,
         ..Default::default()
     };
+    if let Some(roots_path) = &args.ca_roots {
+        let read =
+            |p: &std::path::Path| std::fs::read(p).map_err(|e| format!("{}: {e}", p.display()));
+        let intermediates = match &args.ca_intermediates {
+            Some(p) => read(p)?,
+            None => Vec::new(),
+        };
+        let roots = sigward_verify::pki::PkiRoots::from_pem(&read(roots_path)?, &intermediates)
+            .map_err(|e| format!("--ca-roots {}: {e}", roots_path.display()))?;
+        let subject =
+            match (&args.certificate_hostname, args.signer.exact_identity()) {
+                (Some(host), _) => sigward_verify::pki::PkiSubject::Hostname(host.clone()),
+                (None, Some(email)) => sigward_verify::pki::PkiSubject::Email(email.to_string()),
+                (None, None) => return Err(
+                    "--ca-roots needs --certificate-identity (an email) or --certificate-hostname"
+                        .into(),
+                ),
+            };
+        options.pki = Some((std::sync::Arc::new(roots), subject));
+        let engine = sigward_engine::Engine::new(args.registry.client()?);
+        return verify_images(&engine, &images, &options, args.output).await;
+    }
     match args.signer.policy()? {
         sigward_verify::bundle::BundlePolicy::Key(key) => options.keys.push(key),
         sigward_verify::bundle::BundlePolicy::Keyless { identity, issuer } => {
@@ -264,10 +319,19 @@ async fn verify_with(args: VerifyArgs, predicate_type: Option<String>) -> Result
         options.trust = Some(std::sync::Arc::new(args.trust.load()?));
     }
     let engine = sigward_engine::Engine::new(args.registry.client()?);
+    verify_images(&engine, &images, &options, args.output).await
+}
+
+async fn verify_images(
+    engine: &sigward_engine::Engine,
+    images: &[sigward_oci::ImageReference],
+    options: &sigward_engine::VerifyOptions,
+    format: output::Format,
+) -> Result<(), String> {
     let mut failed = Vec::new();
-    for image in &images {
-        match engine.verify_image(image, &options).await {
-            Ok(v) => output::print_verification(&v, args.output, options.trust.is_some()),
+    for image in images {
+        match engine.verify_image(image, options).await {
+            Ok(v) => output::print_verification(&v, format, options.trust.is_some()),
             Err(e) => failed.push(e.to_string()),
         }
     }

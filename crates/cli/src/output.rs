@@ -39,6 +39,11 @@ fn signer(s: &ImageSignature) -> SignerView {
         Evidence::Cosign(v) => match v.signer() {
             Signer::PublicKey { key_id } => key(key_id),
             Signer::Certificate { identity, issuer } => cert(identity, issuer),
+            Signer::Pki { subject } => SignerView {
+                json: json!({"kind": "pki", "subject": subject}),
+                text: format!("pki:{subject}"),
+                keyless: true,
+            },
             #[allow(unreachable_patterns)]
             _ => key("unknown"),
         },

@@ -31,6 +31,7 @@ use sigward_verify::cosign::{
     verify_cosign_signature, verify_with_key, CosignSignature, CosignTrust, VerifiedSignature,
 };
 use sigward_verify::payload::SimpleSigningPayload;
+use sigward_verify::pki::{PkiRoots, PkiSubject};
 use sigward_verify::PublicKey;
 
 /// Why an image could not be signed or verified.
@@ -127,6 +128,8 @@ pub struct VerifyOptions {
     pub keys: Vec<PublicKey>,
     /// Trusted keyless identities.
     pub keyless: Vec<KeylessIdentity>,
+    /// A customer PKI: certificates chaining to these roots, for this subject.
+    pub pki: Option<(Arc<PkiRoots>, PkiSubject)>,
     /// Trust material for transparency-log and certificate checks. `None` means key signatures
     /// are accepted without log evidence (`--insecure-ignore-tlog`); keyless needs it.
     pub trust: Option<Arc<TrustMaterial>>,
@@ -189,6 +192,9 @@ pub struct SignOptions {
     pub trust: Option<Arc<TrustMaterial>>,
     /// Store a Sigstore bundle (v0.3) as an OCI 1.1 referrer instead of the `.sig` tag layout.
     pub bundle_format: bool,
+    /// A certificate for the signing key (PEM; e.g. from a customer CA) and its chain, attached
+    /// to each signature as cosign's certificate and chain annotations.
+    pub certificate: Option<(String, Option<String>)>,
 }
 
 /// The pipeline, sharing one registry client (and so its connections and tokens).
@@ -387,6 +393,12 @@ impl Engine {
             let mut annotations = BTreeMap::new();
             let signature_base64 = base64_encode(&signature);
             annotations.insert(SIGNATURE_ANNOTATION.to_string(), signature_base64.clone());
+            if let Some((certificate, chain)) = &options.certificate {
+                annotations.insert(CERTIFICATE_ANNOTATION.to_string(), certificate.clone());
+                if let Some(chain) = chain {
+                    annotations.insert(CHAIN_ANNOTATION.to_string(), chain.clone());
+                }
+            }
             if let Some(rekor) = &options.rekor {
                 let payload_digest =
                     aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, &payload);
@@ -675,6 +687,17 @@ fn check_layer(
                 issuer: &k.issuer,
             });
         }
+    }
+    if let Some((roots, subject)) = &options.pki {
+        // The one clock read on this path: PKI chains are valid "now", as in containers/image.
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        trusts.push(CosignTrust::Pki {
+            roots,
+            subject,
+            now,
+        });
     }
     let mut failures = Vec::new();
     for trust in trusts {

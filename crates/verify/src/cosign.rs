@@ -51,6 +51,15 @@ pub enum CosignTrust<'a> {
         /// The key.
         key: &'a PublicKey,
     },
+    /// A certificate chaining to a customer's CA roots at `now`, for this subject.
+    Pki {
+        /// The CA roots and intermediates.
+        roots: &'a crate::pki::PkiRoots,
+        /// The email or hostname required.
+        subject: &'a crate::pki::PkiSubject,
+        /// The verification time, Unix seconds.
+        now: u64,
+    },
     /// A Fulcio certificate for this identity and issuer, logged in Rekor.
     Keyless {
         /// Trusted Fulcio CAs, CT logs and Rekor keys.
@@ -70,6 +79,11 @@ pub enum Signer {
     PublicKey {
         /// Hex SHA-256 of the key's SubjectPublicKeyInfo.
         key_id: String,
+    },
+    /// A certificate from a customer's PKI.
+    Pki {
+        /// The email or hostname that matched.
+        subject: String,
     },
     /// A Fulcio certificate.
     Certificate {
@@ -204,6 +218,22 @@ pub fn verify_cosign_signature(
                 },
                 Some(log),
             )
+        }
+        CosignTrust::Pki {
+            roots,
+            subject,
+            now,
+        } => {
+            let certificate = signature.certificate_pem.ok_or(Error::MissingCertificate)?;
+            let (key, matched) = crate::pki::verify_certificate(
+                certificate,
+                signature.chain_pem,
+                roots,
+                subject,
+                now,
+            )?;
+            key.verify(signature.payload, &raw)?;
+            (Signer::Pki { subject: matched }, None)
         }
         CosignTrust::Keyless {
             trust,

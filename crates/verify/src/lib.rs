@@ -12,6 +12,7 @@ pub mod cosign;
 pub mod error;
 pub mod key;
 pub mod payload;
+pub mod pki;
 
 pub use cosign::{
     verify_cosign_signature, verify_with_key, CosignSignature, CosignTrust, LogEntryRef, Signer,
