@@ -261,7 +261,8 @@ pub struct SignBlobArgs {
     /// Write a bundle here (cosign's blob bundle, or a Sigstore bundle with --new-bundle-format).
     #[arg(long)]
     bundle: Option<PathBuf>,
-    /// Write the bundle as a Sigstore bundle (v0.3).
+    /// Write the bundle as a Sigstore bundle (v0.3; it carries the log's inclusion proof, so
+    /// it needs the transparency log).
     #[arg(long)]
     new_bundle_format: bool,
     /// Write the base64 signature here instead of standard output.
@@ -278,6 +279,13 @@ pub struct SignBlobArgs {
 pub async fn sign_blob_command(args: SignBlobArgs) -> Result<(), String> {
     use base64::Engine;
     let _ = args.yes;
+    if args.new_bundle_format && args.bundle.is_some() && !args.tlog_upload {
+        return Err(
+            "a Sigstore bundle carries the log's inclusion proof: --new-bundle-format needs the \
+                    transparency log (drop --tlog-upload=false, or write --output-signature)"
+                .into(),
+        );
+    }
     let blob = std::fs::read(&args.file).map_err(|e| format!("{}: {e}", args.file.display()))?;
     let key = keys::load_private_key(&args.key)?;
     let signature = key.sign(&blob).map_err(|e| e.to_string())?;

@@ -71,7 +71,7 @@ struct SignArgs {
     #[arg(long)]
     bundle_format: bool,
     /// A certificate (PEM) for the signing key, e.g. from a customer CA, attached to the signature.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "bundle_format")]
     certificate: Option<std::path::PathBuf>,
     /// The certificate's chain (PEM, intermediates then root), attached too.
     #[arg(long, requires = "certificate")]
@@ -98,7 +98,10 @@ struct VerifyArgs {
     insecure_ignore_tlog: bool,
     /// Customer PKI: CA root certificates (PEM) the signing certificate must chain to; the
     /// subject is --certificate-identity (an email) or --certificate-hostname.
-    #[arg(long)]
+    #[arg(long, conflicts_with_all = [
+        "key", "certificate_oidc_issuer", "certificate_oidc_issuer_regexp",
+        "certificate_identity_regexp", "trusted_root", "staging", "insecure_ignore_tlog",
+    ])]
     ca_roots: Option<std::path::PathBuf>,
     /// Customer PKI: intermediate CA certificates (PEM).
     #[arg(long, requires = "ca_roots")]
