@@ -1,0 +1,253 @@
+#!/usr/bin/env bash
+# Benchmarks behind BENCHMARKS.md: sigward side by side with cosign and sigstore-python on the
+# same inputs, against the local peers (plain-HTTP registry, local Sigstore instance, OIDC).
+#
+#   scripts/bench.sh           full run (about a minute once built; a clean build takes ~3 minutes)
+#   scripts/bench.sh --quick   short runs, to check the script works (~20 s once built)
+#   --nojitter                 also build sigward with AWS_LC_SYS_NO_JITTER_ENTROPY=1 (own target
+#                              dir, ~3 minutes more) and add it as a contender: shows what aws-lc's
+#                              one-time CPU-jitter entropy collection costs each process
+#
+# Needs the peers running: scripts/peers.sh install && scripts/peers.sh start.
+# Prepares its inputs once (a blob signed by sigstore-python, an image pushed with skopeo and
+# signed keyless by cosign), checks every contender verifies them, then measures:
+#   A. bundle verification: sigward-bench bundles (in-process, one thread) and whole processes
+#      (hyperfine: sigward verify-bundle, sigstore-python verify identity, cosign verify-blob)
+#   B. keyless image verification: sigward-bench image (in-process, cold and warm) and whole
+#      processes (hyperfine: sigward verify, cosign verify)
+# Every figure is printed after the exact command that produced it; hyperfine's JSON and
+# Markdown exports stay in the work directory printed at the end.
+set -euo pipefail
+ROOT="$(cd "$(dirname "$0")/.." && pwd)"
+cd "$ROOT"
+
+die() { printf 'bench.sh: %s\n' "$*" >&2; exit 1; }
+step() { printf '\n==> %s\n' "$*"; }
+# Prints a command exactly as run (shell-quoted); `show` then runs it.
+echo_cmd() { printf '$'; printf ' %q' "$@"; printf '\n'; }
+show() { echo_cmd "$@"; "$@"; }
+load() { printf 'load average: %s\n' "$(cut -d' ' -f1-3 /proc/loadavg)"; }
+
+QUICK=0 NOJITTER=0
+for arg in "$@"; do
+  case "$arg" in
+    --quick) QUICK=1 ;;
+    --nojitter) NOJITTER=1 ;;
+    -h | --help) sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    *) die "unknown argument $arg (try --help)" ;;
+  esac
+done
+if ((QUICK)); then
+  BUNDLE_SECONDS=2 IMAGE_COUNT=20 RUNS=5 WARMUP=1
+else
+  BUNDLE_SECONDS=10 IMAGE_COUNT=200 RUNS=30 WARMUP=3
+fi
+
+step "peers"
+ENV_FILE="${SIGWARD_PEERS_DIR:-$ROOT/.peers}/env"
+[ -f "$ENV_FILE" ] || die "no $ENV_FILE: start the peers first (scripts/peers.sh install && scripts/peers.sh start)"
+# shellcheck disable=SC1090
+. "$ENV_FILE"
+[ -n "${SIGWARD_TEST_SIGSTORE_URL:-}" ] || die "$ENV_FILE has no keyless peers: restart them (scripts/peers.sh start)"
+curl -fsS -o /dev/null "http://$SIGWARD_TEST_REGISTRY_HTTP/v2/" \
+  || die "the plain-HTTP registry $SIGWARD_TEST_REGISTRY_HTTP does not answer: scripts/peers.sh start"
+code=$(curl -s -o /dev/null -w '%{http_code}' "$SIGWARD_TEST_SIGSTORE_URL/" || true)
+[ "$code" != 000 ] || die "the Sigstore peer $SIGWARD_TEST_SIGSTORE_URL does not answer: scripts/peers.sh start"
+SUITE="${SIGWARD_CONFORMANCE_DIR:-$ROOT/../shared/vectors/sigstore-conformance}"
+[ -f "$SUITE/CASES.tsv" ] || die "no sigstore-conformance vectors at $SUITE (set SIGWARD_CONFORMANCE_DIR)"
+COSIGN=$SIGWARD_TEST_COSIGN
+PYSIGSTORE=$SIGWARD_TEST_SIGSTORE_PYTHON
+IDENTITY=$SIGWARD_TEST_OIDC_SUBJECT
+ISSUER=$SIGWARD_TEST_OIDC_ISSUER
+TRUSTED_ROOT=$SIGWARD_TEST_TRUSTED_ROOT
+echo "registry $SIGWARD_TEST_REGISTRY_HTTP, Sigstore $SIGWARD_TEST_SIGSTORE_URL, OIDC issuer $ISSUER"
+
+if ! command -v hyperfine >/dev/null; then
+  step "hyperfine (apt)"
+  [ "$(id -u)" = 0 ] || die "hyperfine is missing: apt-get install hyperfine"
+  apt-get install -y -qq hyperfine >/dev/null 2>&1 \
+    || { apt-get update -qq && apt-get install -y -qq hyperfine >/dev/null; } \
+    || die "apt-get install hyperfine failed"
+fi
+
+step "build"
+show cargo build --release -p sigward-bench -p sigward-cli
+BIN="${CARGO_TARGET_DIR:-$ROOT/target}/release"
+SIGWARD=$BIN/sigward
+BENCH=$BIN/sigward-bench
+if ((NOJITTER)); then
+  NJ_BIN="${CARGO_TARGET_DIR:-$ROOT/target}/nojitter/release"
+  show env AWS_LC_SYS_NO_JITTER_ENTROPY=1 CARGO_TARGET_DIR="${NJ_BIN%/release}" \
+    cargo build --release -p sigward-bench -p sigward-cli
+fi
+
+# cosign keyless against the local instance, offline: its trust files instead of TUF. Also set
+# for sigward and sigstore-python in hyperfine runs, which ignore them (same environment for all).
+export SIGSTORE_ROOT_FILE=$SIGWARD_TEST_FULCIO_ROOT
+export SIGSTORE_REKOR_PUBLIC_KEY=$SIGWARD_TEST_REKOR_PUB
+export SIGSTORE_CT_LOG_PUBLIC_KEY_FILE=$SIGWARD_TEST_CTLOG_PUB
+export DOCKER_CONFIG=/nonexistent-sigward-bench
+unset COSIGN_PASSWORD
+
+step "machine"
+echo "date: $(date -u '+%Y-%m-%d %H:%M UTC')"
+echo "nproc: $(nproc); CPU: $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1); kernel $(uname -r)"
+echo "sigward: $(git rev-parse --short HEAD)$(git diff --quiet HEAD -- crates Cargo.toml Cargo.lock || echo ' (+ uncommitted changes)'), $(rustc --version)"
+echo "cosign: $(sed -n 's/^cosign_\(.*\)_[a-z0-9]*\.deb$/\1/p' "$SIGWARD_PEERS_DIR/trixie/packages.txt" 2>/dev/null || true) ($("$COSIGN" version 2>/dev/null | sed -n 's/^GoVersion:[[:space:]]*//p'))"
+echo "sigstore-python: $("$PYSIGSTORE" --version 2>&1) ($("$(dirname "$PYSIGSTORE")/python" --version 2>&1))"
+echo "hyperfine: $(hyperfine --version)"
+load
+
+step "inputs (prepared once)"
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/sigward-bench.XXXXXX")
+BLOB=$WORK/blob.txt
+BUNDLE=$WORK/blob.sigstore.json
+printf 'sigward benchmark blob, %s\n' "$(date -u +%FT%TZ)" >"$BLOB"
+# Prints a signing command (its ID token shown as TOKEN), runs it with a fresh token and
+# prints the last line it said (all of it if it failed).
+with_token() {
+  local token
+  token=$(bash "$SIGWARD_TEST_PEERS_SCRIPT" id-token)
+  echo "\$ TOKEN=\$(bash $SIGWARD_TEST_PEERS_SCRIPT id-token)"
+  echo_cmd "$@"
+  if ! "${@/#TOKEN/$token}" >"$WORK/sign.log" 2>&1; then
+    cat "$WORK/sign.log" >&2
+    die "signing failed: $1"
+  fi
+  tail -1 "$WORK/sign.log"
+}
+with_token "$PYSIGSTORE" --trust-config "$SIGWARD_TEST_TRUST_CONFIG" sign --identity-token TOKEN \
+  --bundle "$BUNDLE" "$BLOB"
+REPO=$SIGWARD_TEST_REGISTRY_HTTP/bench/app-$(date +%s)-$$
+echo_cmd "$SIGWARD_TEST_MKOCI" "$WORK/layout" v1 "sigward bench $REPO"
+DIGEST=$("$SIGWARD_TEST_MKOCI" "$WORK/layout" v1 "sigward bench $REPO")
+show "$SIGWARD_TEST_SKOPEO" --policy "$SIGWARD_TEST_SKOPEO_POLICY" copy -q --dest-tls-verify=false \
+  "oci:$WORK/layout:v1" "docker://$REPO:v1"
+with_token "$COSIGN" sign -y --allow-http-registry --fulcio-url "$SIGWARD_TEST_SIGSTORE_URL" \
+  --rekor-url "$SIGWARD_TEST_SIGSTORE_URL" --identity-token TOKEN "$REPO@$DIGEST"
+IMAGE=$REPO:v1
+echo "blob: $BLOB ($(wc -c <"$BLOB") bytes), bundle: $BUNDLE ($(wc -c <"$BUNDLE") bytes)"
+echo "image: $IMAGE = $DIGEST, signed keyless by cosign (legacy .sig tag, Fulcio certificate + Rekor SET)"
+
+# The contenders, as argument lists (hyperfine gets them joined: no path here has spaces),
+# read through namerefs below.
+# shellcheck disable=SC2034
+{
+  SIGWARD_BUNDLE=("$SIGWARD" verify-bundle --bundle "$BUNDLE" --certificate-identity "$IDENTITY"
+    --certificate-oidc-issuer "$ISSUER" --trusted-root "$TRUSTED_ROOT" "$BLOB")
+  PYTHON_BUNDLE=("$PYSIGSTORE" --trust-config "$SIGWARD_TEST_TRUST_CONFIG" verify identity --offline
+    --bundle "$BUNDLE" --cert-identity "$IDENTITY" --cert-oidc-issuer "$ISSUER" "$BLOB")
+  COSIGN_BUNDLE=("$COSIGN" verify-blob --new-bundle-format --bundle "$BUNDLE" --trusted-root "$TRUSTED_ROOT"
+    --certificate-identity "$IDENTITY" --certificate-oidc-issuer "$ISSUER" "$BLOB")
+  SIGWARD_IMAGE=("$SIGWARD" verify --allow-http-registry --trusted-root "$TRUSTED_ROOT"
+    --certificate-identity "$IDENTITY" --certificate-oidc-issuer "$ISSUER" "$IMAGE")
+  COSIGN_IMAGE=("$COSIGN" verify --allow-http-registry --certificate-identity "$IDENTITY"
+    --certificate-oidc-issuer "$ISSUER" "$IMAGE")
+  # The same sigward commands from the no-jitter build, as extra hyperfine contenders.
+  NJ_BUNDLE=() NJ_IMAGE=() NJ_START=()
+  if ((NOJITTER)); then
+    NJ_BUNDLE=(sigward-nojitter "$NJ_BIN/sigward ${SIGWARD_BUNDLE[*]:1}")
+    NJ_IMAGE=(sigward-nojitter "$NJ_BIN/sigward ${SIGWARD_IMAGE[*]:1}")
+    NJ_START=(sigward-nojitter "$NJ_BIN/sigward --version")
+  fi
+}
+
+step "every contender verifies the inputs (once, untimed)"
+for name in SIGWARD_BUNDLE PYTHON_BUNDLE COSIGN_BUNDLE SIGWARD_IMAGE COSIGN_IMAGE; do
+  declare -n cmd=$name
+  if out=$("${cmd[@]}" 2>&1 >/dev/null); then
+    printf '%-15s ok: %s\n' "$name" "$(tail -1 <<<"$out")"
+  else
+    printf '%s\n' "$out" >&2
+    die "$name does not verify: ${cmd[*]}"
+  fi
+  unset -n cmd
+done
+
+# Registry requests one run of a command makes, from the registry's access log (when the
+# peers keep one): shows the contenders do the same registry work.
+REGISTRY_LOG=$SIGWARD_PEERS_DIR/run/registry-http.log
+count_requests() {
+  local name=$1
+  shift
+  [ -f "$REGISTRY_LOG" ] || return 0
+  local before after
+  before=$(grep -c 'response completed' "$REGISTRY_LOG" || true)
+  "$@" >/dev/null 2>&1
+  sleep 0.3
+  after=$(grep -c 'response completed' "$REGISTRY_LOG" || true)
+  printf '%-10s %s registry requests:' "$name" "$((after - before))"
+  tail -n "$((after - before))" "$REGISTRY_LOG" | grep 'response completed' \
+    | sed -n 's/.*http.request.method=\([A-Z]*\).*http.request.uri="\{0,1\}\([^" ]*\).*/\1 \2/p' \
+    | sed 's/sha256[-:]\([0-9a-f]\{8\}\)[0-9a-f]*/sha256-\1…/' | tr '\n' ';'
+  echo
+}
+
+# hyperfine over whole processes; prints its own report, then mean/median/p99 and ratios.
+compare() {
+  local label=$1
+  shift
+  local args=()
+  while (($#)); do args+=(-n "$1" "$2"); shift 2; done
+  show hyperfine -N --style basic --warmup "$WARMUP" --runs "$RUNS" \
+    --export-json "$WORK/$label.json" --export-markdown "$WORK/$label.md" "${args[@]}"
+  python3 - "$WORK/$label.json" <<'EOF'
+import json, math, sys
+results = json.load(open(sys.argv[1]))["results"]
+def pct(times, p):
+    s = sorted(times)
+    return s[max(1, math.ceil(p / 100 * len(s))) - 1]
+print(f"{'command':<16} {'mean':>9} {'±σ':>8} {'p50':>9} {'p99':>9} {'min':>9} {'user':>9} {'sys':>9}  runs")
+for r in results:
+    t = r["times"]
+    print(f"{r['command']:<16} {r['mean']*1e3:7.1f}ms {r['stddev']*1e3:6.1f}ms {pct(t,50)*1e3:7.1f}ms "
+          f"{pct(t,99)*1e3:7.1f}ms {min(t)*1e3:7.1f}ms {r['user']*1e3:7.1f}ms {r['system']*1e3:7.1f}ms  {len(t)}")
+base = results[0]
+print(f"time of each command / time of {base['command']} (above 1: {base['command']} is faster):")
+for r in results[1:]:
+    print(f"  {r['command']}: mean {r['mean']/base['mean']:.2f}, "
+          f"p50 {pct(r['times'],50)/pct(base['times'],50):.2f}, "
+          f"CPU (user+sys) {(r['user']+r['system'])/(base['user']+base['system']):.2f}")
+if len(results[0]["times"]) < 100:
+    print(f"  ({len(results[0]['times'])} runs: p99 is the slowest run)")
+EOF
+}
+
+joined() { local -n a=$1; printf '%s' "${a[*]}"; }
+
+step "A1. bundle verification in-process: sigward-bench bundles"
+load
+show "$BENCH" bundles --suite "$SUITE" --seconds "$BUNDLE_SECONDS" \
+  --bundle "$BUNDLE" --artifact "$BLOB" --trusted-root "$TRUSTED_ROOT" \
+  --identity "$IDENTITY" --issuer "$ISSUER" --label "local: sigstore-python bundle"
+load
+
+step "A2. bundle verification, whole processes (same bundle, blob and trusted root)"
+load
+compare bundle sigward "$(joined SIGWARD_BUNDLE)" "${NJ_BUNDLE[@]}" sigstore-python "$(joined PYTHON_BUNDLE)" \
+  cosign "$(joined COSIGN_BUNDLE)"
+load
+
+step "A3. process start floor (no verification)"
+compare startup sigward "$SIGWARD --version" "${NJ_START[@]}" sigstore-python "$PYSIGSTORE --version" \
+  cosign "$COSIGN version"
+
+step "B1. keyless image verification in-process: sigward-bench image"
+load
+show "$BENCH" image --image "$IMAGE" --identity "$IDENTITY" --issuer "$ISSUER" \
+  --trusted-root "$TRUSTED_ROOT" --count "$IMAGE_COUNT" --allow-http
+if ((NOJITTER)); then
+  show "$NJ_BIN/sigward-bench" image --image "$IMAGE" --identity "$IDENTITY" --issuer "$ISSUER" \
+    --trusted-root "$TRUSTED_ROOT" --count "$IMAGE_COUNT" --allow-http
+fi
+load
+
+step "B2. keyless image verification, whole processes (same image)"
+count_requests sigward "${SIGWARD_IMAGE[@]}"
+count_requests cosign "${COSIGN_IMAGE[@]}"
+load
+compare image sigward "$(joined SIGWARD_IMAGE)" "${NJ_IMAGE[@]}" cosign "$(joined COSIGN_IMAGE)"
+load
+
+step "done"
+echo "hyperfine exports and inputs: $WORK"
