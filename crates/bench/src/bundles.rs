@@ -201,6 +201,7 @@ fn suite_cases(dir: &Path, roots: &mut Roots) -> Result<Vec<Case>, String> {
             let policy = BundlePolicy::Keyless {
                 identity: Matcher::Exact(field(c_identity)?.to_string()),
                 issuer: Matcher::Exact(field(c_issuer)?.to_string()),
+                claims: Vec::new(),
             };
             (keyless_group(&bundle_json), policy)
         };
@@ -226,6 +227,7 @@ fn extra_case(extra: &ExtraBundle, roots: &mut Roots) -> Result<Case, String> {
         BundlePolicy::Keyless {
             identity: Matcher::Exact(extra.identity.clone()),
             issuer: Matcher::Exact(extra.issuer.clone()),
+            claims: Vec::new(),
         },
     )
 }

@@ -211,6 +211,7 @@ pub fn run(bench: &ImageBench) -> Result<(), String> {
             keyless: vec![KeylessIdentity {
                 identity: Matcher::Exact(bench.identity.clone()),
                 issuer: Matcher::Exact(bench.issuer.clone()),
+                claims: Vec::new(),
             }],
             trust: Some(Arc::new(trust)),
             ..VerifyOptions::default()

@@ -6,8 +6,8 @@
 use std::path::{Path, PathBuf};
 
 use sigward_verify::bundle::{
-    parse_bundle, verify_bundle, ArtifactInput, BundlePolicy, BundleSigner, Matcher, TrustMaterial,
-    PRODUCTION_TRUSTED_ROOT, STAGING_TRUSTED_ROOT,
+    parse_bundle, verify_bundle, ArtifactInput, BundlePolicy, BundleSigner, CertificateClaim,
+    Matcher, TrustMaterial, PRODUCTION_TRUSTED_ROOT, STAGING_TRUSTED_ROOT,
 };
 
 use crate::keys;
@@ -30,6 +30,21 @@ pub struct SignerArgs {
     /// Public key the signature must be made with (instead of an identity).
     #[arg(long)]
     key: Option<PathBuf>,
+    /// Required GitHub workflow trigger (certificate extension 1.3.6.1.4.1.57264.1.2).
+    #[arg(long, conflicts_with = "key")]
+    certificate_github_workflow_trigger: Option<String>,
+    /// Required GitHub workflow commit (extension 1.3.6.1.4.1.57264.1.3).
+    #[arg(long, conflicts_with = "key")]
+    certificate_github_workflow_sha: Option<String>,
+    /// Required GitHub workflow name (extension 1.3.6.1.4.1.57264.1.4).
+    #[arg(long, conflicts_with = "key")]
+    certificate_github_workflow_name: Option<String>,
+    /// Required GitHub repository, owner/name (extension 1.3.6.1.4.1.57264.1.5).
+    #[arg(long, conflicts_with = "key")]
+    certificate_github_workflow_repository: Option<String>,
+    /// Required GitHub ref, e.g. refs/heads/main (extension 1.3.6.1.4.1.57264.1.6).
+    #[arg(long, conflicts_with = "key")]
+    certificate_github_workflow_ref: Option<String>,
 }
 
 impl SignerArgs {
@@ -63,7 +78,36 @@ impl SignerArgs {
                 )
             }
         };
-        Ok(BundlePolicy::Keyless { identity, issuer })
+        let claims = [
+            (
+                CertificateClaim::GithubWorkflowTrigger,
+                &self.certificate_github_workflow_trigger,
+            ),
+            (
+                CertificateClaim::GithubWorkflowSha,
+                &self.certificate_github_workflow_sha,
+            ),
+            (
+                CertificateClaim::GithubWorkflowName,
+                &self.certificate_github_workflow_name,
+            ),
+            (
+                CertificateClaim::GithubWorkflowRepository,
+                &self.certificate_github_workflow_repository,
+            ),
+            (
+                CertificateClaim::GithubWorkflowRef,
+                &self.certificate_github_workflow_ref,
+            ),
+        ]
+        .into_iter()
+        .filter_map(|(claim, value)| value.clone().map(|v| (claim, v)))
+        .collect();
+        Ok(BundlePolicy::Keyless {
+            identity,
+            issuer,
+            claims,
+        })
     }
 }
 

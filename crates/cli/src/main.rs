@@ -305,7 +305,11 @@ async fn verify_with(args: VerifyArgs, predicate_type: Option<String>) -> Result
     }
     match args.signer.policy()? {
         sigward_verify::bundle::BundlePolicy::Key(key) => options.keys.push(key),
-        sigward_verify::bundle::BundlePolicy::Keyless { identity, issuer } => {
+        sigward_verify::bundle::BundlePolicy::Keyless {
+            identity,
+            issuer,
+            claims,
+        } => {
             if args.insecure_ignore_tlog {
                 return Err(
                     "keyless signatures are only trusted with their transparency-log entry: \
@@ -313,9 +317,11 @@ async fn verify_with(args: VerifyArgs, predicate_type: Option<String>) -> Result
                         .into(),
                 );
             }
-            options
-                .keyless
-                .push(sigward_engine::KeylessIdentity { identity, issuer });
+            options.keyless.push(sigward_engine::KeylessIdentity {
+                identity,
+                issuer,
+                claims,
+            });
         }
     }
     if !args.insecure_ignore_tlog {

@@ -122,3 +122,58 @@ fn conformance_140_of_140() {
         wrong.join("\n")
     );
 }
+
+/// cosign's `--certificate-github-workflow-*` flags on a real public-good bundle (the
+/// conformance suite's GitHub Actions certificate): the right values pass, each wrong one fails
+/// naming the extension.
+#[test]
+fn github_workflow_claims() {
+    let Some(dir) = suite_dir() else { return };
+    let case = dir.join("test/assets/bundle-verify/happy-path-v0.3");
+    let identity = "https://github.com/sigstore-conformance/extremely-dangerous-public-oidc-beacon/.github/workflows/extremely-dangerous-oidc-beacon.yml@refs/heads/main";
+    let verify = |claims: &[(&str, &str)]| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_sigward"));
+        cmd.arg("verify-bundle")
+            .arg("--bundle")
+            .arg(case.join("bundle.sigstore.json"))
+            .args(["--certificate-identity", identity])
+            .args([
+                "--certificate-oidc-issuer",
+                "https://token.actions.githubusercontent.com",
+            ]);
+        for (flag, value) in claims {
+            cmd.arg(format!("--certificate-github-workflow-{flag}"))
+                .arg(value);
+        }
+        cmd.arg(dir.join("test/assets/bundle-verify/a.txt"));
+        cmd.output().unwrap()
+    };
+    let right = [
+        ("trigger", "workflow_dispatch"),
+        ("sha", "c7b3dfb335f051e1c86bda4c716fac97df62ad81"),
+        ("name", "Extremely dangerous OIDC beacon"),
+        (
+            "repository",
+            "sigstore-conformance/extremely-dangerous-public-oidc-beacon",
+        ),
+        ("ref", "refs/heads/main"),
+    ];
+    let out = verify(&right);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for (flag, _) in right {
+        let out = verify(&[(flag, "something-else")]);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            !out.status.success(),
+            "--certificate-github-workflow-{flag} with a wrong value passed"
+        );
+        assert!(
+            err.contains(&format!("GitHub workflow {flag}")) && err.contains("something-else"),
+            "{err}"
+        );
+    }
+}

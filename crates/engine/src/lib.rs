@@ -24,8 +24,8 @@ use sigward_oci::signatures::{
     BUNDLE_ANNOTATION, CERTIFICATE_ANNOTATION, CHAIN_ANNOTATION, RFC3161_TIMESTAMP_ANNOTATION,
 };
 use sigward_verify::bundle::{
-    parse_bundle, verify_bundle, ArtifactInput, BundlePolicy, Matcher, TrustMaterial,
-    VerifiedBundle, COSIGN_SIGN_PREDICATE_TYPE,
+    parse_bundle, verify_bundle, ArtifactInput, BundlePolicy, CertificateClaim, Matcher,
+    TrustMaterial, VerifiedBundle, COSIGN_SIGN_PREDICATE_TYPE,
 };
 use sigward_verify::cosign::{
     verify_cosign_signature, verify_with_key, CosignSignature, CosignTrust, VerifiedSignature,
@@ -119,6 +119,8 @@ pub struct KeylessIdentity {
     pub identity: Matcher,
     /// The OIDC issuer.
     pub issuer: Matcher,
+    /// Certificate extensions that must hold exactly these values.
+    pub claims: Vec<(CertificateClaim, String)>,
 }
 
 /// Who must have signed, and with what evidence.
@@ -596,6 +598,7 @@ fn check_bundle(
     policies.extend(options.keyless.iter().map(|k| BundlePolicy::Keyless {
         identity: k.identity.clone(),
         issuer: k.issuer.clone(),
+        claims: k.claims.clone(),
     }));
     let mut failures = Vec::new();
     for policy in &policies {
@@ -685,6 +688,7 @@ fn check_layer(
                 trust,
                 identity: &k.identity,
                 issuer: &k.issuer,
+                claims: &k.claims,
             });
         }
     }

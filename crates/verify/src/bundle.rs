@@ -106,6 +106,34 @@ impl std::fmt::Display for Matcher {
     }
 }
 
+/// A Fulcio certificate extension a keyless policy can require (cosign's
+/// `--certificate-github-workflow-*` flags, which read GitHub's original extensions).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CertificateClaim {
+    /// 1.3.6.1.4.1.57264.1.2, the event that triggered the workflow (`push`, `release`...).
+    GithubWorkflowTrigger,
+    /// 1.3.6.1.4.1.57264.1.3, the commit the workflow ran on.
+    GithubWorkflowSha,
+    /// 1.3.6.1.4.1.57264.1.4, the workflow's name.
+    GithubWorkflowName,
+    /// 1.3.6.1.4.1.57264.1.5, the repository, `owner/name`.
+    GithubWorkflowRepository,
+    /// 1.3.6.1.4.1.57264.1.6, the git ref (`refs/heads/main`).
+    GithubWorkflowRef,
+}
+
+impl std::fmt::Display for CertificateClaim {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            CertificateClaim::GithubWorkflowTrigger => "GitHub workflow trigger",
+            CertificateClaim::GithubWorkflowSha => "GitHub workflow sha",
+            CertificateClaim::GithubWorkflowName => "GitHub workflow name",
+            CertificateClaim::GithubWorkflowRepository => "GitHub workflow repository",
+            CertificateClaim::GithubWorkflowRef => "GitHub workflow ref",
+        })
+    }
+}
+
 /// Who must have signed a bundle.
 #[derive(Debug, Clone)]
 pub enum BundlePolicy {
@@ -115,6 +143,8 @@ pub enum BundlePolicy {
         identity: Matcher,
         /// The certificate's OIDC issuer extension.
         issuer: Matcher,
+        /// Certificate extensions that must hold exactly these values.
+        claims: Vec<(CertificateClaim, String)>,
     },
     /// A managed key.
     Key(PublicKey),
@@ -218,7 +248,11 @@ pub fn verify_bundle(
         BundlePolicy::Key(key) => BundleSigner::PublicKey {
             key_id: key.key_id(),
         },
-        BundlePolicy::Keyless { identity, issuer } => {
+        BundlePolicy::Keyless {
+            identity,
+            issuer,
+            claims,
+        } => {
             // sigstore-verify checked the chain, SCT and log with any identity allowed; the
             // policy decision is made here, once, on the verified certificate's claims.
             if !result.certificate_verified() {
@@ -244,6 +278,23 @@ pub fn verify_bundle(
                         expected: issuer.to_string(),
                         actual: actual_issuer,
                     })
+                }
+            }
+            for (claim, expected) in claims {
+                let github = result.certificate().map(|c| &c.ci_claims.deprecated_github);
+                let actual = github.and_then(|g| match claim {
+                    CertificateClaim::GithubWorkflowTrigger => g.workflow_trigger.clone(),
+                    CertificateClaim::GithubWorkflowSha => g.workflow_sha.clone(),
+                    CertificateClaim::GithubWorkflowName => g.workflow_name.clone(),
+                    CertificateClaim::GithubWorkflowRepository => g.workflow_repository.clone(),
+                    CertificateClaim::GithubWorkflowRef => g.workflow_ref.clone(),
+                });
+                if actual.as_deref() != Some(expected.as_str()) {
+                    return Err(Error::ClaimMismatch {
+                        claim: claim.to_string(),
+                        expected: expected.clone(),
+                        actual,
+                    });
                 }
             }
             BundleSigner::Certificate {

@@ -13,7 +13,8 @@ use base64::Engine;
 use sigward_limits as limits;
 
 use crate::bundle::{
-    verify_bundle, ArtifactInput, BundlePolicy, BundleSigner, Matcher, TrustMaterial,
+    verify_bundle, ArtifactInput, BundlePolicy, BundleSigner, CertificateClaim, Matcher,
+    TrustMaterial,
 };
 use crate::payload::{SimpleSigningPayload, COSIGN_SIGNATURE_TYPE};
 use crate::{Error, PublicKey};
@@ -68,6 +69,8 @@ pub enum CosignTrust<'a> {
         identity: &'a Matcher,
         /// The OIDC issuer required.
         issuer: &'a Matcher,
+        /// Certificate extensions required.
+        claims: &'a [(CertificateClaim, String)],
     },
 }
 
@@ -239,6 +242,7 @@ pub fn verify_cosign_signature(
             trust,
             identity,
             issuer,
+            claims,
         } => {
             let certificate = signature.certificate_pem.ok_or(Error::MissingCertificate)?;
             let rekor = signature.rekor_bundle.ok_or(Error::MissingTlogEntry)?;
@@ -252,6 +256,7 @@ pub fn verify_cosign_signature(
             let policy = BundlePolicy::Keyless {
                 identity: identity.clone(),
                 issuer: issuer.clone(),
+                claims: claims.to_vec(),
             };
             let verified = verify_bundle(
                 trust,

@@ -198,6 +198,17 @@ pub enum Error {
         reason: String,
     },
 
+    /// A verified certificate lacks a required extension value (e.g. a GitHub workflow ref).
+    #[error("certificate {claim} is {}, not {expected:?}", actual.as_deref().map_or("absent".to_string(), |a| format!("{a:?}")))]
+    ClaimMismatch {
+        /// Which extension.
+        claim: String,
+        /// The value required.
+        expected: String,
+        /// The certificate's value.
+        actual: Option<String>,
+    },
+
     /// An identity or issuer regexp does not compile.
     #[error("invalid regular expression {pattern:?}: {reason}")]
     InvalidPattern {
@@ -215,7 +226,9 @@ impl Error {
     fn specificity(&self) -> u8 {
         match self {
             Error::AnnotationMismatch { .. } => 90,
-            Error::IdentityMismatch { .. } | Error::IssuerMismatch { .. } => 85,
+            Error::IdentityMismatch { .. }
+            | Error::IssuerMismatch { .. }
+            | Error::ClaimMismatch { .. } => 85,
             Error::SignedDigestMismatch { .. } => 80,
             Error::WrongPayloadType { .. } => 70,
             Error::MalformedPayload { .. } => 60,

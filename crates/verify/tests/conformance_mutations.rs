@@ -171,6 +171,7 @@ fn every_corrupted_field_of_a_valid_bundle_is_rejected() {
             BundlePolicy::Keyless {
                 identity: Matcher::Exact(f[col("certificate_identity")].to_string()),
                 issuer: Matcher::Exact(f[col("certificate_oidc_issuer")].to_string()),
+                claims: Vec::new(),
             }
         };
         let artifact = std::fs::read(dir.join(f[col("artifact")])).unwrap();
