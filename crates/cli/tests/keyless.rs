@@ -26,6 +26,11 @@ macro_rules! peers {
 
 /// An image on the plain-HTTP registry, signed keyless by cosign; returns (image, digest).
 fn cosign_keyless(p: &Peers, k: &Keyless, name: &str) -> (String, String) {
+    cosign_keyless_with(p, k, name, &[])
+}
+
+/// Like [`cosign_keyless`], with extra `cosign sign` arguments.
+fn cosign_keyless_with(p: &Peers, k: &Keyless, name: &str, extra: &[&str]) -> (String, String) {
     let dir = workdir(name);
     let (image, digest) = p.push_image(&p.http, &unique(&format!("keyless/{name}")), "v1", &dir);
     let repo = image.rsplit_once(':').unwrap().0;
@@ -33,16 +38,15 @@ fn cosign_keyless(p: &Peers, k: &Keyless, name: &str) -> (String, String) {
     let mut cmd = p.cosign();
     k.cosign_env(&mut cmd);
     run(cmd
+        .args(["sign", "-y", "--allow-http-registry"])
         .args([
-            "sign",
-            "-y",
-            "--allow-http-registry",
             "--fulcio-url",
             &k.sigstore_url,
             "--rekor-url",
             &k.sigstore_url,
         ])
         .args(["--identity-token", &token])
+        .args(extra)
         .arg(format!("{repo}@{digest}")));
     (image, digest)
 }
@@ -715,27 +719,8 @@ fn sign_with_bundle_format_attaches_referrers() {
 #[test]
 fn cosign_keyless_with_tsa_timestamp() {
     let (p, k) = peers!("cosign_keyless_with_tsa_timestamp");
-    let dir = workdir("tsa");
-    let (image, digest) = p.push_image(&p.http, &unique("keyless/tsa"), "v1", &dir);
-    let token = k.id_token(&k.subject);
-    let mut cmd = p.cosign();
-    k.cosign_env(&mut cmd);
-    run(cmd
-        .args([
-            "sign",
-            "-y",
-            "--allow-http-registry",
-            "--fulcio-url",
-            &k.sigstore_url,
-            "--rekor-url",
-            &k.sigstore_url,
-        ])
-        .args([
-            "--timestamp-server-url",
-            &format!("{}/api/v1/timestamp", k.sigstore_url),
-        ])
-        .args(["--identity-token", &token])
-        .arg(format!("{}@{digest}", image.rsplit_once(':').unwrap().0)));
+    let tsa = format!("{}/api/v1/timestamp", k.sigstore_url);
+    let (image, digest) = cosign_keyless_with(&p, &k, "tsa", &["--timestamp-server-url", &tsa]);
     let identity = [
         "--certificate-identity",
         k.subject.as_str(),
