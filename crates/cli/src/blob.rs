@@ -120,16 +120,25 @@ pub struct TrustArgs {
     /// Use the public-good staging instance's root.
     #[arg(long, conflicts_with = "trusted_root")]
     staging: bool,
+    /// Use the trusted root last refreshed through TUF (`sigward trusted-root update`), from the
+    /// verified cache, offline.
+    #[arg(long, conflicts_with_all = ["trusted_root", "staging"])]
+    tuf: bool,
+    #[command(flatten)]
+    tuf_repository: crate::tuf::TufArgs,
 }
 
 impl TrustArgs {
     /// Whether a trust root was named on the command line.
     pub fn given(&self) -> bool {
-        self.trusted_root.is_some() || self.staging
+        self.trusted_root.is_some() || self.staging || self.tuf
     }
 
     /// Loads the trust material the flags name.
     pub fn load(&self) -> Result<TrustMaterial, String> {
+        if self.tuf {
+            return self.tuf_repository.load_offline();
+        }
         let result = match (&self.trusted_root, self.staging) {
             (Some(path), _) => {
                 let bytes = std::fs::read(path)

@@ -10,6 +10,7 @@ mod blob;
 mod keys;
 mod output;
 mod registry_args;
+mod tuf;
 
 use std::process::ExitCode;
 
@@ -42,6 +43,9 @@ enum Command {
     SignBlob(blob::SignBlobArgs),
     /// Verify a file's signature or bundle (cosign's verify-blob).
     VerifyBlob(blob::VerifyBlobArgs),
+    /// Manage the trusted root (Fulcio CAs, Rekor and CT log keys, TSAs).
+    #[command(subcommand)]
+    TrustedRoot(TrustedRootCommand),
     /// Verify a Sigstore bundle over a file or a digest (the sigstore-conformance protocol).
     VerifyBundle(blob::VerifyBundleArgs),
 }
@@ -84,6 +88,13 @@ struct SignArgs {
     /// Images to sign (a tag is resolved once; the signature names the digest).
     #[arg(required = true)]
     images: Vec<String>,
+}
+
+/// `sigward trusted-root ...`.
+#[derive(Debug, Subcommand)]
+enum TrustedRootCommand {
+    /// Fetch the current trusted root through TUF, verified, into the cache (then use --tuf).
+    Update(tuf::UpdateArgs),
 }
 
 /// `sigward verify`.
@@ -171,6 +182,7 @@ fn main() -> ExitCode {
         Command::Sign(args) => runtime.block_on(sign(args)),
         Command::Verify(args) => runtime.block_on(verify_with(args, None)),
         Command::VerifyBundle(args) => blob::verify_bundle_command(&args),
+        Command::TrustedRoot(TrustedRootCommand::Update(args)) => tuf::update(&args),
         Command::SignBlob(args) => runtime.block_on(blob::sign_blob_command(args)),
         Command::VerifyBlob(args) => blob::verify_blob_command(&args),
         Command::VerifyAttestation(args) => {

@@ -791,3 +791,134 @@ fn resigning_with_the_log_adds_a_logged_signature() {
         String::from_utf8_lossy(&again.stderr)
     );
 }
+
+/// Serves `dir` over HTTP on loopback until dropped.
+struct StaticServer {
+    child: std::process::Child,
+    url: String,
+}
+
+impl StaticServer {
+    fn start(dir: &std::path::Path) -> StaticServer {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let child = Command::new("python3")
+            .args([
+                "-m",
+                "http.server",
+                "--bind",
+                "127.0.0.1",
+                &port.to_string(),
+            ])
+            .current_dir(dir)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let url = format!("http://127.0.0.1:{port}");
+        for _ in 0..100 {
+            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        StaticServer { child, url }
+    }
+}
+
+impl Drop for StaticServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The trusted root refreshed through TUF (a repository made with python-tuf, the TUF
+/// reference implementation, serving the local instance's trusted_root.json): `trusted-root
+/// update` verifies it into a cache, and `verify --tuf` then works offline from that cache; a
+/// tampered repository or cache is refused.
+#[test]
+fn trusted_root_through_tuf() {
+    let (p, k) = peers!("trusted_root_through_tuf");
+    let dir = workdir("tuf");
+    let repo = dir.join("repo");
+    let python = k.sigstore_python.parent().unwrap().join("python");
+    let script =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/peers/mk-tuf-repo.py");
+    run(Command::new(&python)
+        .arg(&script)
+        .arg(&repo)
+        .arg(&k.trusted_root));
+    let root = repo.join("1.root.json");
+    let cache = dir.join("cache");
+    let (image, _) = cosign_keyless(&p, &k, "tuf");
+    let tuf_flags = |url: &str| -> Vec<String> {
+        vec![
+            "--tuf-url".into(),
+            url.into(),
+            "--tuf-root".into(),
+            root.display().to_string(),
+            "--tuf-cache".into(),
+            cache.display().to_string(),
+        ]
+    };
+    let url = {
+        let server = StaticServer::start(&repo);
+        run(p
+            .sigward()
+            .args(["trusted-root", "update"])
+            .args(tuf_flags(&server.url)));
+        server.url.clone()
+    };
+    // The repository is gone: verification reads the verified cache, offline.
+    let verify = || {
+        let mut cmd = p.sigward();
+        cmd.args(["verify", "--allow-http-registry", "--tuf"])
+            .args(tuf_flags(&url))
+            .args([
+                "--certificate-identity",
+                &k.subject,
+                "--certificate-oidc-issuer",
+                &k.issuer,
+            ])
+            .arg(&image);
+        cmd
+    };
+    run(&mut verify());
+    // A cache edited on disk is not trusted.
+    let targets = cache.join("targets");
+    for entry in std::fs::read_dir(&targets).unwrap() {
+        let path = entry.unwrap().path();
+        let mut bytes = std::fs::read(&path).unwrap();
+        bytes.push(b' ');
+        std::fs::write(&path, bytes).unwrap();
+    }
+    let err = run_fails(&mut verify());
+    assert!(err.contains("TUF cache"), "{err}");
+    // A repository whose target was changed after signing is refused at update.
+    for entry in std::fs::read_dir(repo.join("targets")).unwrap() {
+        let path = entry.unwrap().path();
+        let mut bytes = std::fs::read(&path).unwrap();
+        bytes.push(b' ');
+        std::fs::write(&path, bytes).unwrap();
+    }
+    let server = StaticServer::start(&repo);
+    let fresh_cache = dir.join("cache2");
+    let err = run_fails(
+        p.sigward()
+            .args([
+                "trusted-root",
+                "update",
+                "--tuf-url",
+                &server.url,
+                "--tuf-root",
+            ])
+            .arg(&root)
+            .arg("--tuf-cache")
+            .arg(&fresh_cache),
+    );
+    assert!(err.contains("TUF update"), "{err}");
+}

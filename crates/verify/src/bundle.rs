@@ -44,6 +44,14 @@ impl TrustMaterial {
         Self::from_trusted_root_json(PRODUCTION_TRUSTED_ROOT.as_bytes())
     }
 
+    /// A trusted root already parsed (e.g. fetched and verified through TUF).
+    pub fn from_trusted_root(root: &TrustedRoot) -> Result<Self, Error> {
+        let verifier = Verifier::new(root).map_err(|e| Error::MalformedTrustedRoot {
+            reason: e.to_string(),
+        })?;
+        Ok(TrustMaterial { verifier })
+    }
+
     /// A `trusted_root.json` (`application/vnd.dev.sigstore.trustedroot+json`).
     pub fn from_trusted_root_json(json: &[u8]) -> Result<Self, Error> {
         let text = std::str::from_utf8(json).map_err(|_| Error::MalformedTrustedRoot {
