@@ -26,6 +26,10 @@ if [ "${1:-}" = "--" ]; then shift; shift_args=("$@"); fi
 test_log=$(mktemp)
 cargo test --workspace --release -- "${shift_args[@]}" 2>&1 | tee "$test_log"
 
+step "conformance and mutation summaries (the same tests, output shown)"
+cargo test --release -q -p sigward-cli --test conformance conformance_140_of_140 -- --nocapture 2>&1 | grep -E '^sigstore-conformance:'
+cargo test --release -q -p sigward-verify --test conformance_mutations -- --nocapture 2>&1 | grep -E '^mutation test:'
+
 step "fuzz targets: build, then 5 s of fuzzing each"
 bash scripts/fuzz.sh smoke 5
 
