@@ -1,0 +1,36 @@
+//! Image signature policy: the OpenShift `config.openshift.io/v1` `ClusterImagePolicy` and
+//! `ImagePolicy` objects, and their pure evaluation. No HTTP, no Kubernetes client, no clock.
+//!
+//! Data flow: YAML text → [`parse_policies`] → [`Policy`] values → [`PolicySet::new`] (the CRD's
+//! OpenAPI and CEL rules, [`Policy::validate`]) → [`PolicySet::select`] for a namespace and an
+//! [`ImageReference`](sigward_oci::ImageReference) (most specific scope wins, same scope = AND,
+//! namespace scopes inside cluster scopes dropped as conflicts) → for each required policy,
+//! [`identity_matches`] on every verified signature's claimed `docker-reference`.
+//!
+//! The semantics are those CRI-O enforces on OpenShift nodes: the Machine Config Operator's
+//! rendering (`container_runtime_config_controller.go`) and containers/image's policy lookup
+//! (`docker/policyconfiguration/naming.go`) and reference matching
+//! (`signature/policy_reference_match.go`).
+
+mod error;
+mod identity;
+mod model;
+mod select;
+mod validate;
+
+pub use error::{PemRule, PolicyError, PrefixRule, ScopeRule};
+pub use identity::identity_matches;
+pub use model::{
+    parse_policies, EncodedBytes, FulcioCaWithRekor, IdentityMatchPolicy, ImagePolicySpec,
+    ImageSigstoreVerificationPolicy, Pki, PkiCertificateSubject, Policy, PolicyFulcioSubject,
+    PolicyIdentity, PolicyKind, PolicyMatchExactRepository, PolicyMatchRemapIdentity, PolicyRef,
+    PolicyRootOfTrust, PolicyType, PublicKey, SignedIdentity, API_VERSION,
+};
+pub use select::{candidate_scopes, scope_is_nested_inside, PolicySet, ScopeConflict, Selection};
+pub use validate::{
+    is_url, prefix_violations, scope_violations, MAX_EMAIL_LEN, MAX_HOSTNAME_LEN, MAX_KEY_DATA_LEN,
+    MAX_OIDC_ISSUER_LEN, MAX_SCOPES, MAX_SCOPE_LEN, MIN_CA_DATA_LEN, MIN_KEY_DATA_LEN,
+};
+
+#[cfg(test)]
+mod tests;
