@@ -37,6 +37,41 @@ pub enum PemRule {
     Undecodable,
 }
 
+/// Which sigstore policy-controller validation rule a value breaks
+/// (`clusterimagepolicy_validation.go`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum SigstoreRule {
+    /// A glob with characters outside `[a-zA-Z0-9-_:/*.@]`, or empty.
+    Glob,
+    /// `key.data` / `ca-cert.data` is not PEM of the required label.
+    Pem,
+    /// `kms` does not start with a supported scheme (`awskms://`, `azurekms://`,
+    /// `hashivault://`, `gcpkms://`).
+    KmsScheme,
+    /// `hashAlgorithm` is not sha224/sha256/sha384/sha512.
+    HashAlgorithm,
+    /// An `issuerRegExp` / `subjectRegExp` does not compile.
+    Regex,
+    /// A URL does not parse (or is not `https` where required).
+    Url,
+    /// `predicateType` is neither a known short name nor a URI.
+    PredicateType,
+    /// `signatureFormat` is neither `legacy` nor `bundle`.
+    SignatureFormat,
+    /// `signatureFormat: bundle` without `keyless`.
+    BundleRequiresKeyless,
+    /// A policy `type` other than `cue` / `rego`.
+    PolicyType,
+    /// A `fetchConfigFile` / `include*` flag outside `spec.policy`.
+    IncludeOutsideSpecPolicy,
+    /// `match[].resource` is not a supported resource.
+    MatchResource,
+    /// `match[].selector` without a resource, group or version.
+    SelectorWithoutResource,
+    /// `secretRef` without a name.
+    SecretName,
+}
+
 /// Everything that can go wrong in this crate: reading, validating, selecting, matching.
 #[non_exhaustive]
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -212,6 +247,54 @@ pub enum PolicyError {
         value: String,
         /// The rule broken.
         rule: PrefixRule,
+    },
+    /// A oneOf group (`key`/`keyless`/`static`, `data`/`kms`/`secretRef`, `issuer`/`issuerRegExp`…)
+    /// has no member set (knative `ErrMissingOneOf`).
+    #[error("{policy}: {field}: expected exactly one, got neither: {}", members.join(", "))]
+    MissingOneOf {
+        /// The offending policy.
+        policy: PolicyRef,
+        /// JSON path of the object holding the group.
+        field: String,
+        /// The group's members.
+        members: &'static [&'static str],
+    },
+    /// A oneOf group (or mutually exclusive fields) has several members set (knative
+    /// `ErrMultipleOneOf`).
+    #[error("{policy}: {field}: expected exactly one, got both: {}", present.join(", "))]
+    MultipleOneOf {
+        /// The offending policy.
+        policy: PolicyRef,
+        /// JSON path of the object holding the group.
+        field: String,
+        /// The members that are set.
+        present: Vec<&'static str>,
+    },
+    /// A sigstore policy value breaks a policy-controller validation rule.
+    #[error("{policy}: {field}: Invalid value: {value:?} ({rule:?})")]
+    InvalidSigstoreValue {
+        /// The offending policy.
+        policy: PolicyRef,
+        /// JSON path of the field.
+        field: String,
+        /// The value (truncated PEM is not shortened; it is what was written).
+        value: String,
+        /// The rule broken.
+        rule: SigstoreRule,
+    },
+    /// A sigstore glob does not compile (`glob.Compile`).
+    #[error("invalid glob {glob:?}")]
+    InvalidGlob {
+        /// The glob.
+        glob: String,
+    },
+    /// An image string to match against sigstore globs does not parse.
+    #[error("{image:?} is not a valid image reference: {source}")]
+    InvalidImage {
+        /// The image string.
+        image: String,
+        /// Why.
+        source: ReferenceError,
     },
     /// The image reference has both a tag and a digest, which containers/image refuses to look
     /// up ("Unexpected Docker reference … with both a name and a digest").

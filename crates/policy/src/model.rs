@@ -7,6 +7,7 @@ use base64::Engine as _;
 use serde::Deserialize;
 
 use crate::error::PolicyError;
+use crate::sigstore::{SigstorePolicy, SigstorePolicySpec, SIGSTORE_API_VERSIONS};
 
 /// The only API group/version served for both kinds.
 pub const API_VERSION: &str = "config.openshift.io/v1";
@@ -18,6 +19,9 @@ pub enum PolicyKind {
     ClusterImagePolicy,
     /// Namespaced `ImagePolicy`.
     ImagePolicy,
+    /// sigstore policy-controller's cluster-scoped `policy.sigstore.dev` `ClusterImagePolicy`
+    /// (see [`SigstorePolicy`](crate::SigstorePolicy)).
+    SigstoreClusterImagePolicy,
 }
 
 impl fmt::Display for PolicyKind {
@@ -25,6 +29,7 @@ impl fmt::Display for PolicyKind {
         f.write_str(match self {
             Self::ClusterImagePolicy => "ClusterImagePolicy",
             Self::ImagePolicy => "ImagePolicy",
+            Self::SigstoreClusterImagePolicy => "ClusterImagePolicy.policy.sigstore.dev",
         })
     }
 }
@@ -326,6 +331,12 @@ struct Metadata {
 }
 
 #[derive(Deserialize)]
+struct SigstoreObject {
+    metadata: Metadata,
+    spec: SigstorePolicySpec,
+}
+
+#[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct Object {
     metadata: Metadata,
@@ -334,11 +345,90 @@ struct Object {
 
 /// Reads every `ClusterImagePolicy` / `ImagePolicy` from a multi-document YAML (or JSON)
 /// text, in order. `List`, `ClusterImagePolicyList` and `ImagePolicyList` documents are
-/// expanded; empty documents are skipped; any other kind is an error (fail closed). The result
-/// is not validated: call [`Policy::validate`](crate::Policy::validate) or
+/// expanded; empty documents are skipped; any other kind is an error (fail closed), including
+/// sigstore's `policy.sigstore.dev` kinds: use [`parse_any_policies`] for mixed files. The
+/// result is not validated: call [`Policy::validate`](crate::Policy::validate) or
 /// [`PolicySet::new`](crate::PolicySet::new).
 pub fn parse_policies(text: &str) -> Result<Vec<Policy>, PolicyError> {
     let mut out = Vec::new();
+    parse_stream(text, Accept::OpenShift, &mut out)?;
+    Ok(out
+        .into_iter()
+        .filter_map(|p| match p {
+            AnyPolicy::OpenShift(p) => Some(p),
+            AnyPolicy::Sigstore(_) => None,
+        })
+        .collect())
+}
+
+/// Reads every sigstore `policy.sigstore.dev` (`v1alpha1` or `v1beta1`) `ClusterImagePolicy`
+/// from a multi-document YAML (or JSON) text, in order, like [`parse_policies`] (lists
+/// expanded, empty documents skipped, any other kind an error). Not validated: call
+/// [`SigstorePolicy::validate`](crate::SigstorePolicy::validate) or
+/// [`SigstorePolicySet::new`](crate::SigstorePolicySet::new).
+pub fn parse_sigstore_policies(text: &str) -> Result<Vec<SigstorePolicy>, PolicyError> {
+    let mut out = Vec::new();
+    parse_stream(text, Accept::Sigstore, &mut out)?;
+    Ok(out
+        .into_iter()
+        .filter_map(|p| match p {
+            AnyPolicy::Sigstore(p) => Some(p),
+            AnyPolicy::OpenShift(_) => None,
+        })
+        .collect())
+}
+
+/// Reads a multi-document text mixing OpenShift (`config.openshift.io/v1`) and sigstore
+/// (`policy.sigstore.dev`) policy kinds, in document order. The two families have different
+/// semantics (§2.8: most-specific scope vs. AND of all matching globs), so callers split the
+/// result with [`AnyPolicy::split`] and feed [`PolicySet::new`](crate::PolicySet::new) and
+/// [`SigstorePolicySet::new`](crate::SigstorePolicySet::new) separately.
+pub fn parse_any_policies(text: &str) -> Result<Vec<AnyPolicy>, PolicyError> {
+    let mut out = Vec::new();
+    parse_stream(text, Accept::Both, &mut out)?;
+    Ok(out)
+}
+
+/// One policy object of either family, as read by [`parse_any_policies`].
+#[derive(Debug, Clone, PartialEq)]
+pub enum AnyPolicy {
+    /// A `config.openshift.io/v1` `ClusterImagePolicy` or `ImagePolicy`.
+    OpenShift(Policy),
+    /// A `policy.sigstore.dev` `ClusterImagePolicy`.
+    Sigstore(SigstorePolicy),
+}
+
+impl AnyPolicy {
+    /// Kind, name and namespace of the object.
+    pub fn id(&self) -> &PolicyRef {
+        match self {
+            Self::OpenShift(p) => &p.id,
+            Self::Sigstore(p) => &p.id,
+        }
+    }
+
+    /// Splits a mixed list into the OpenShift and the sigstore policies, each in input order.
+    pub fn split(policies: Vec<AnyPolicy>) -> (Vec<Policy>, Vec<SigstorePolicy>) {
+        let mut openshift = Vec::new();
+        let mut sigstore = Vec::new();
+        for p in policies {
+            match p {
+                Self::OpenShift(p) => openshift.push(p),
+                Self::Sigstore(p) => sigstore.push(p),
+            }
+        }
+        (openshift, sigstore)
+    }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Accept {
+    OpenShift,
+    Sigstore,
+    Both,
+}
+
+fn parse_stream(text: &str, accept: Accept, out: &mut Vec<AnyPolicy>) -> Result<(), PolicyError> {
     for (index, document) in serde_yaml_ng::Deserializer::from_str(text).enumerate() {
         let value = serde_yaml_ng::Value::deserialize(document).map_err(|e| PolicyError::Yaml {
             document: index,
@@ -347,42 +437,55 @@ pub fn parse_policies(text: &str) -> Result<Vec<Policy>, PolicyError> {
         if value.is_null() {
             continue;
         }
-        push_object(index, value, &mut out)?;
+        push_object(index, value, accept, out)?;
     }
-    Ok(out)
+    Ok(())
 }
 
 fn str_field<'v>(value: &'v serde_yaml_ng::Value, key: &str) -> &'v str {
     value.get(key).and_then(|v| v.as_str()).unwrap_or("")
 }
 
+fn malformed(
+    document: usize,
+    kind: String,
+    value: &serde_yaml_ng::Value,
+    e: &serde_yaml_ng::Error,
+) -> PolicyError {
+    let name = value
+        .get("metadata")
+        .and_then(|m| m.get("name"))
+        .and_then(|n| n.as_str())
+        .map(str::to_owned);
+    PolicyError::Malformed {
+        document,
+        kind,
+        name,
+        message: e.to_string(),
+    }
+}
+
 fn push_object(
     document: usize,
     value: serde_yaml_ng::Value,
-    out: &mut Vec<Policy>,
+    accept: Accept,
+    out: &mut Vec<AnyPolicy>,
 ) -> Result<(), PolicyError> {
     let api_version = str_field(&value, "apiVersion").to_owned();
     let kind_text = str_field(&value, "kind").to_owned();
+    let openshift = accept != Accept::Sigstore;
+    let sigstore =
+        accept != Accept::OpenShift && SIGSTORE_API_VERSIONS.contains(&api_version.as_str());
     let kind = match (api_version.as_str(), kind_text.as_str()) {
-        (API_VERSION, "ClusterImagePolicy") => PolicyKind::ClusterImagePolicy,
-        (API_VERSION, "ImagePolicy") => PolicyKind::ImagePolicy,
-        ("v1", "List") | (API_VERSION, "ClusterImagePolicyList" | "ImagePolicyList") => {
-            let items = match value.get("items") {
-                None | Some(serde_yaml_ng::Value::Null) => return Ok(()),
-                Some(serde_yaml_ng::Value::Sequence(items)) => items.clone(),
-                Some(_) => {
-                    return Err(PolicyError::Malformed {
-                        document,
-                        kind: kind_text,
-                        name: None,
-                        message: "items must be a list".to_owned(),
-                    })
-                }
-            };
-            for item in items {
-                push_object(document, item, out)?;
-            }
-            return Ok(());
+        (API_VERSION, "ClusterImagePolicy") if openshift => PolicyKind::ClusterImagePolicy,
+        (API_VERSION, "ImagePolicy") if openshift => PolicyKind::ImagePolicy,
+        (_, "ClusterImagePolicy") if sigstore => PolicyKind::SigstoreClusterImagePolicy,
+        ("v1", "List") => return push_items(document, &value, kind_text, accept, out),
+        (API_VERSION, "ClusterImagePolicyList" | "ImagePolicyList") if openshift => {
+            return push_items(document, &value, kind_text, accept, out)
+        }
+        (_, "ClusterImagePolicyList") if sigstore => {
+            return push_items(document, &value, kind_text, accept, out)
         }
         _ => {
             return Err(PolicyError::UnsupportedKind {
@@ -392,29 +495,59 @@ fn push_object(
             })
         }
     };
-    let name = value
-        .get("metadata")
-        .and_then(|m| m.get("name"))
-        .and_then(|n| n.as_str())
-        .map(str::to_owned);
-    let object: Object = serde_yaml_ng::from_value(value).map_err(|e| PolicyError::Malformed {
-        document,
-        kind: kind_text,
-        name,
-        message: e.to_string(),
-    })?;
+    if kind == PolicyKind::SigstoreClusterImagePolicy {
+        let object: SigstoreObject = serde_yaml_ng::from_value(value.clone())
+            .map_err(|e| malformed(document, kind_text, &value, &e))?;
+        out.push(AnyPolicy::Sigstore(SigstorePolicy {
+            id: PolicyRef {
+                kind,
+                namespace: None,
+                name: object.metadata.name,
+            },
+            api_version,
+            spec: object.spec,
+        }));
+        return Ok(());
+    }
+    let object: Object = serde_yaml_ng::from_value(value.clone())
+        .map_err(|e| malformed(document, kind_text, &value, &e))?;
     let namespace = match kind {
-        // The apiserver ignores metadata.namespace on cluster-scoped objects.
-        PolicyKind::ClusterImagePolicy => None,
         PolicyKind::ImagePolicy => object.metadata.namespace.filter(|ns| !ns.is_empty()),
+        // The apiserver ignores metadata.namespace on cluster-scoped objects.
+        PolicyKind::ClusterImagePolicy | PolicyKind::SigstoreClusterImagePolicy => None,
     };
-    out.push(Policy {
+    out.push(AnyPolicy::OpenShift(Policy {
         id: PolicyRef {
             kind,
             namespace,
             name: object.metadata.name,
         },
         spec: object.spec,
-    });
+    }));
+    Ok(())
+}
+
+fn push_items(
+    document: usize,
+    value: &serde_yaml_ng::Value,
+    kind_text: String,
+    accept: Accept,
+    out: &mut Vec<AnyPolicy>,
+) -> Result<(), PolicyError> {
+    let items = match value.get("items") {
+        None | Some(serde_yaml_ng::Value::Null) => return Ok(()),
+        Some(serde_yaml_ng::Value::Sequence(items)) => items.clone(),
+        Some(_) => {
+            return Err(PolicyError::Malformed {
+                document,
+                kind: kind_text,
+                name: None,
+                message: "items must be a list".to_owned(),
+            })
+        }
+    };
+    for item in items {
+        push_object(document, item, accept, out)?;
+    }
     Ok(())
 }

@@ -69,3 +69,58 @@ fn invalid_policy_reports_each_rule() {
         &|e| matches!(e, PolicyError::InvalidIdentityPrefix { field, .. } if field == "spec.policy.signedIdentity.exactRepository.repository")
     ));
 }
+
+#[test]
+fn sigstore_examples_parse_validate_and_match() {
+    use sigward_policy::{
+        parse_any_policies, parse_sigstore_policies, AnyPolicy, AuthorityRequirement,
+        SigstorePolicySet, StringMatch,
+    };
+    let text = read("sigstore-examples.yaml");
+    let (openshift, sigstore) = AnyPolicy::split(parse_any_policies(&text).expect("parses"));
+    assert_eq!(openshift.len(), 1);
+    assert_eq!(sigstore.len(), 3);
+    assert!(PolicySet::new(openshift).is_ok());
+    // The sigstore-only reader refuses the OpenShift document (fail closed).
+    assert!(matches!(
+        parse_sigstore_policies(&text),
+        Err(PolicyError::UnsupportedKind { document: 3, .. })
+    ));
+    let reqs = sigstore[0].requirements().expect("consistent");
+    match &reqs[0].requirement {
+        AuthorityRequirement::Keyless { identities, .. } => {
+            assert_eq!(
+                identities[0].issuer,
+                StringMatch::Exact("https://token.actions.githubusercontent.com".into())
+            );
+        }
+        other => panic!("unexpected {other:?}"),
+    }
+    assert_eq!(reqs[0].name, "authority-0");
+    assert_eq!(
+        reqs[0].rekor_url.as_deref(),
+        Some("https://rekor.sigstore.dev")
+    );
+    let tsa = sigstore[1].requirements().expect("consistent");
+    assert!(tsa[0].signed_timestamps);
+    assert!(matches!(
+        tsa[0].requirement,
+        AuthorityRequirement::Key { .. }
+    ));
+    let set = SigstorePolicySet::new(sigstore).expect("valid");
+    let names = |image: &str| -> Vec<String> {
+        let image = ImageReference::parse(image).expect("ref");
+        set.matching_sigstore_policies(&image)
+            .into_iter()
+            .map(|p| p.id.name.clone())
+            .collect()
+    };
+    assert_eq!(
+        names("ghcr.io/sigstore/timestamp-server:v1"),
+        ["image-is-signed-by-github-actions", "allow-only-pods"]
+    );
+    assert_eq!(
+        names("registry.example/demo/app:1"),
+        ["image-is-signed-by-github-actions", "cip-key-tsa"]
+    );
+}
