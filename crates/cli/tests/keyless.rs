@@ -51,6 +51,26 @@ fn cosign_keyless_with(p: &Peers, k: &Keyless, name: &str, extra: &[&str]) -> (S
     (image, digest)
 }
 
+/// `sigward verify --key PUBLIC --trusted-root <local instance>` on `image`, which must pass.
+fn verify_with_key_and_root(
+    p: &Peers,
+    k: &Keyless,
+    public: &str,
+    image: &str,
+) -> std::process::Output {
+    run(p
+        .sigward()
+        .args([
+            "verify",
+            "--allow-http-registry",
+            "--key",
+            public,
+            "--trusted-root",
+        ])
+        .arg(&k.trusted_root)
+        .arg(image))
+}
+
 fn verify_keyless(p: &Peers, k: &Keyless, image: &str, identity: &[&str]) -> Command {
     let mut cmd = p.sigward();
     cmd.args(["verify", "--allow-http-registry", "--trusted-root"])
@@ -191,17 +211,7 @@ fn cosign_key_signature_with_rekor_entry_verifies_without_the_insecure_flag() {
         .args(["--rekor-url", &k.sigstore_url])
         .arg(format!("{}@{digest}", image.rsplit_once(':').unwrap().0)));
     let public = dir.join("cosign.pub").display().to_string();
-    let out = run(p
-        .sigward()
-        .args([
-            "verify",
-            "--allow-http-registry",
-            "--key",
-            &public,
-            "--trusted-root",
-        ])
-        .arg(&k.trusted_root)
-        .arg(&image));
+    let out = verify_with_key_and_root(&p, &k, &public, &image);
     let sigs: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(sigs[0]["signer"]["kind"], "public_key");
     assert!(sigs[0]["tlog"]["integrated_time"].is_i64(), "{sigs}");
@@ -593,17 +603,7 @@ fn sigward_key_signature_with_rekor_entry() {
         sigs[0]["critical"]["image"]["docker-manifest-digest"],
         digest.as_str()
     );
-    let out = run(p
-        .sigward()
-        .args([
-            "verify",
-            "--allow-http-registry",
-            "--key",
-            &public,
-            "--trusted-root",
-        ])
-        .arg(&k.trusted_root)
-        .arg(&image));
+    let out = verify_with_key_and_root(&p, &k, &public, &image);
     let sigs: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert!(sigs[0]["tlog"]["log_index"].is_i64(), "{sigs}");
 
@@ -663,17 +663,7 @@ fn sign_with_bundle_format_attaches_referrers() {
             .args(["--rekor-url", &k.sigstore_url, "--trusted-root"])
             .arg(&k.trusted_root)
             .arg(&image));
-        let out = run(p
-            .sigward()
-            .args([
-                "verify",
-                "--allow-http-registry",
-                "--key",
-                &public,
-                "--trusted-root",
-            ])
-            .arg(&k.trusted_root)
-            .arg(&image));
+        let out = verify_with_key_and_root(&p, &k, &public, &image);
         let sigs: Value = serde_json::from_slice(&out.stdout).unwrap();
         assert_eq!(
             sigs[0]["location"]["kind"], "referrer",

@@ -19,20 +19,15 @@ fn digest_pinned_verification_takes_at_most_three_requests() {
     };
     let dir = workdir("round-trips");
     let (image, digest) = p.push_image(&p.tls, &unique("rt/app"), "v1", &dir);
-    let prefix = dir.join("k");
-    run(p
-        .sigward()
-        .env("COSIGN_PASSWORD", "pw")
-        .args(["generate-key-pair", "--output-key-prefix"])
-        .arg(&prefix));
+    let (key, public) = p.sigward_key_pair(&dir, "pw");
     run(p
         .sigward()
         .env("COSIGN_PASSWORD", "pw")
         .args(["sign", "--tlog-upload=false", "--key"])
-        .arg(prefix.with_extension("key"))
+        .arg(&key)
         .args(p.registry_flags(&p.tls))
         .arg(&image));
-    let public = PublicKey::parse(&std::fs::read(prefix.with_extension("pub")).unwrap()).unwrap();
+    let public = PublicKey::parse(&std::fs::read(&public).unwrap()).unwrap();
 
     let client = RegistryClient::new(ClientConfig {
         credentials: CredentialSource {
@@ -90,12 +85,7 @@ fn docker_config_credentials_are_used() {
     let config_dir = p.docker_config.clone();
     let dir = workdir("docker-config");
     let (image, _) = p.push_image(&p.tls, &unique("rt/config"), "v1", &dir);
-    let prefix = dir.join("k");
-    run(p
-        .sigward()
-        .env("COSIGN_PASSWORD", "pw")
-        .args(["generate-key-pair", "--output-key-prefix"])
-        .arg(&prefix));
+    let (key, public) = p.sigward_key_pair(&dir, "pw");
     let ca = p.ca.display().to_string();
     // No --registry-username: the credentials come from DOCKER_CONFIG/config.json.
     run(p
@@ -109,7 +99,7 @@ fn docker_config_credentials_are_used() {
             &ca,
             "--key",
         ])
-        .arg(prefix.with_extension("key"))
+        .arg(&key)
         .arg(&image));
     run(p
         .sigward()
@@ -121,7 +111,7 @@ fn docker_config_credentials_are_used() {
             &ca,
             "--key",
         ])
-        .arg(prefix.with_extension("pub"))
+        .arg(&public)
         .arg(&image));
     // Without credentials the registry's refusal is reported as such.
     let err = common::run_fails(
@@ -133,7 +123,7 @@ fn docker_config_credentials_are_used() {
                 &ca,
                 "--key",
             ])
-            .arg(prefix.with_extension("pub"))
+            .arg(&public)
             .arg(&image),
     );
     assert!(
