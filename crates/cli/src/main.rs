@@ -6,6 +6,7 @@
 //! (2 for a command line that does not parse). With several images, every image is attempted
 //! and every failure reported.
 
+mod admission;
 mod blob;
 mod keys;
 mod output;
@@ -48,6 +49,11 @@ enum Command {
     TrustedRoot(TrustedRootCommand),
     /// Verify a Sigstore bundle over a file or a digest (the sigstore-conformance protocol).
     VerifyBundle(blob::VerifyBundleArgs),
+    /// Run the admission webhook: enforce image policies for kube-apiserver over HTTPS.
+    Serve(admission::ServeArgs),
+    /// Check policy files, and evaluate them against images without a cluster.
+    #[command(subcommand)]
+    Policy(admission::PolicyCommand),
 }
 
 /// `sigward sign`.
@@ -185,6 +191,11 @@ fn main() -> ExitCode {
         Command::TrustedRoot(TrustedRootCommand::Update(args)) => tuf::update(&args),
         Command::SignBlob(args) => runtime.block_on(blob::sign_blob_command(args)),
         Command::VerifyBlob(args) => blob::verify_blob_command(&args),
+        Command::Serve(args) => runtime.block_on(admission::serve(args)),
+        Command::Policy(admission::PolicyCommand::Lint(args)) => admission::lint(&args),
+        Command::Policy(admission::PolicyCommand::Test(args)) => {
+            runtime.block_on(admission::test(args))
+        }
         Command::VerifyAttestation(args) => {
             let predicate = predicate_type_uri(&args.predicate_type);
             runtime.block_on(verify_with(args.verify, Some(predicate)))

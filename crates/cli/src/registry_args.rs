@@ -30,7 +30,7 @@ pub struct RegistryArgs {
 }
 
 /// `500ms`, `30s`, `2m`, `1h`: the forms cosign's `--timeout` takes that users write.
-fn parse_duration(s: &str) -> Result<Duration, String> {
+pub(crate) fn parse_duration(s: &str) -> Result<Duration, String> {
     let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
     let (number, unit) = s.split_at(split);
     let n: u64 = number

@@ -9,9 +9,16 @@
 //! `recursive`) -> signature -> appended to the `.sig` manifest unless the same key already
 //! signed the same payload.
 
+pub mod admission;
+mod flight;
+pub mod policies;
 mod sign;
+pub mod stats;
 mod verify;
 
+pub use admission::{Enforcer, EnforcerConfig, ImageVerdict, NoMatch, Outcome, PolicyVerdict};
+pub use flight::{FlightCache, Lookup};
+pub use policies::{CompiledPolicies, LoadError};
 pub use sign::docker_reference;
 
 use serde::Serialize;
@@ -113,6 +120,27 @@ pub enum EngineError {
         /// The limit.
         limit: usize,
     },
+}
+
+impl EngineError {
+    /// The message without the leading image name (for reports that name the image already).
+    pub fn reason(&self) -> String {
+        let text = self.to_string();
+        let image = match self {
+            Self::Registry { image, .. }
+            | Self::NoSignatures { image, .. }
+            | Self::NoneVerified { image, .. }
+            | Self::Sign { image, .. }
+            | Self::LogEntryRejected { image, .. }
+            | Self::BundleNeedsLog { image }
+            | Self::BundleAnnotations { image }
+            | Self::TooManyManifests { image, .. } => image,
+        };
+        match text.strip_prefix(&format!("{image}: ")) {
+            Some(rest) => rest.to_owned(),
+            None => text,
+        }
+    }
 }
 
 /// A keyless signer: the certificate identity and OIDC issuer required.

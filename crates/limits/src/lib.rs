@@ -47,3 +47,38 @@ pub const MAX_SIGSTORE_RESPONSE_BYTES: u64 = 1024 * 1024;
 
 /// Time allowed for one request to a transparency log or other Sigstore service.
 pub const SIGSTORE_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Most Rekor keys read from one policy's `rekorKeyData`.
+pub const MAX_TRUSTED_KEYS: usize = 16;
+
+/// Most certificates read from one PEM input (a CA bundle, a chain annotation).
+pub const MAX_CHAIN_CERTIFICATES: usize = 32;
+
+/// Largest AdmissionReview body accepted (kube-apiserver caps objects near 3 MiB; an UPDATE
+/// carries two).
+pub const MAX_ADMISSION_REVIEW_BYTES: usize = 8 * 1024 * 1024;
+
+/// Most images verified for one admission review.
+pub const MAX_IMAGES_PER_REVIEW: usize = 256;
+
+/// Default time budget for one admission review: below the webhook's `timeoutSeconds` (10 s),
+/// so a slow registry yields an explained denial rather than the apiserver's timeout.
+pub const ADMISSION_DEADLINE: Duration = Duration::from_secs(8);
+
+/// How long a successful verdict for a digest is reused.
+pub const VERDICT_TTL: Duration = Duration::from_secs(300);
+
+/// How long a failed verdict is reused (short: registries recover, signatures get pushed).
+pub const FAILURE_TTL: Duration = Duration::from_secs(10);
+
+/// How long a tag -> digest resolution is reused.
+pub const DIGEST_TTL: Duration = Duration::from_secs(30);
+
+/// Most entries each admission cache holds; the oldest are evicted beyond it.
+pub const MAX_CACHE_ENTRIES: usize = 10_000;
+
+/// Largest policy file read.
+pub const MAX_POLICY_FILE_BYTES: u64 = 4 * 1024 * 1024;
+
+/// Most policy files read from the `--policy` paths.
+pub const MAX_POLICY_FILES: usize = 1024;

@@ -282,6 +282,18 @@ pub enum PolicyError {
         /// The rule broken.
         rule: SigstoreRule,
     },
+    /// A `sigward.dev/...` annotation has a value sigward does not accept.
+    #[error("{policy}: metadata.annotations[{annotation:?}]: Invalid value: {value:?}: {reason}")]
+    InvalidAnnotation {
+        /// The offending policy.
+        policy: PolicyRef,
+        /// The annotation key.
+        annotation: &'static str,
+        /// Its value.
+        value: String,
+        /// What is accepted.
+        reason: &'static str,
+    },
     /// A sigstore glob does not compile (`glob.Compile`).
     #[error("invalid glob {glob:?}")]
     InvalidGlob {

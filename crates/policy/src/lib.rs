@@ -22,6 +22,7 @@
 //! (`signature/policy_reference_match.go`).
 
 mod error;
+pub mod extensions;
 mod glob;
 mod identity;
 mod model;
@@ -31,6 +32,7 @@ mod sigstore_validate;
 mod validate;
 
 pub use error::{PemRule, PolicyError, PrefixRule, ScopeRule, SigstoreRule};
+pub use extensions::{EnforcementMode, SubjectOverride};
 pub use glob::{compile_glob, ggcr_name, glob_is_valid, glob_matches, SigstorePolicySet};
 pub use identity::identity_matches;
 pub use model::{

@@ -4,6 +4,8 @@
 use std::fmt;
 
 use base64::Engine as _;
+use std::collections::BTreeMap;
+
 use serde::Deserialize;
 
 use crate::error::PolicyError;
@@ -61,6 +63,9 @@ pub struct Policy {
     pub id: PolicyRef,
     /// The object's `spec`.
     pub spec: ImagePolicySpec,
+    /// `metadata.annotations` (sigward's opt-in additions are read from here: see
+    /// [`crate::extensions`]).
+    pub annotations: BTreeMap<String, String>,
 }
 
 /// `spec` of both kinds.
@@ -328,6 +333,8 @@ struct Metadata {
     name: String,
     #[serde(default)]
     namespace: Option<String>,
+    #[serde(default)]
+    annotations: BTreeMap<String, String>,
 }
 
 #[derive(Deserialize)]
@@ -506,6 +513,7 @@ fn push_object(
             },
             api_version,
             spec: object.spec,
+            annotations: object.metadata.annotations,
         }));
         return Ok(());
     }
@@ -523,6 +531,7 @@ fn push_object(
             name: object.metadata.name,
         },
         spec: object.spec,
+        annotations: object.metadata.annotations,
     }));
     Ok(())
 }

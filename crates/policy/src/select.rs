@@ -135,7 +135,10 @@ impl PolicySet {
     /// The `ImagePolicy` scopes of `namespace` that cluster policies override.
     pub fn conflicts<'a>(&'a self, namespace: &'a str) -> Vec<ScopeConflict<'a>> {
         let mut out = Vec::new();
-        for ip in self.namespace_policies(namespace) {
+        for ip in self
+            .namespace_policies(namespace)
+            .filter(|p| !p.is_additional())
+        {
             for scope in &ip.spec.scopes {
                 if let Some((cip, cluster_scope)) = self.covering_cluster_scope(scope) {
                     out.push(ScopeConflict {
@@ -192,7 +195,10 @@ impl PolicySet {
             }
             // Equal to a cluster scope means conflicting, so only one side can supply it.
             if scope.is_none() {
-                for ip in self.namespace_policies(namespace) {
+                for ip in self
+                    .namespace_policies(namespace)
+                    .filter(|p| !p.is_additional())
+                {
                     if let Some(s) = ip.spec.scopes.iter().find(|s| *s == candidate) {
                         if self.covering_cluster_scope(s).is_none() {
                             scope.get_or_insert(s.as_str());
@@ -202,6 +208,7 @@ impl PolicySet {
                 }
             }
             if let Some(scope) = scope {
+                requirements.extend(self.additional_policies(namespace, &candidates));
                 return Ok(Selection::Match {
                     scope,
                     requirements,
@@ -209,6 +216,33 @@ impl PolicySet {
                 });
             }
         }
+        let additional = self.additional_policies(namespace, &candidates);
+        if let Some(first) = additional.first() {
+            let scope = first
+                .spec
+                .scopes
+                .iter()
+                .find(|s| candidates.contains(s))
+                .map_or("", String::as_str);
+            return Ok(Selection::Match {
+                scope,
+                requirements: additional,
+                conflicts,
+            });
+        }
         Ok(Selection::NoMatch { conflicts })
+    }
+
+    /// The namespace's `sigward.dev/additional` ImagePolicies with a scope matching the image:
+    /// required on top of whatever else was selected.
+    fn additional_policies<'a>(
+        &'a self,
+        namespace: &'a str,
+        candidates: &[String],
+    ) -> Vec<&'a Policy> {
+        self.namespace_policies(namespace)
+            .filter(|p| p.is_additional())
+            .filter(|p| p.spec.scopes.iter().any(|s| candidates.contains(s)))
+            .collect()
     }
 }

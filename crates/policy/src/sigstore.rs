@@ -28,6 +28,8 @@ pub struct SigstorePolicy {
     pub api_version: String,
     /// The object's `spec`.
     pub spec: SigstorePolicySpec,
+    /// `metadata.annotations` (see [`crate::extensions`]).
+    pub annotations: std::collections::BTreeMap<String, String>,
 }
 
 /// `spec` of the sigstore `ClusterImagePolicy`.

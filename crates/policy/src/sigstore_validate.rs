@@ -348,6 +348,7 @@ impl SigstorePolicy {
                 );
             }
         }
+        c.errors.extend(self.annotation_violations());
         c.errors
     }
 }

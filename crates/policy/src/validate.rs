@@ -433,6 +433,7 @@ impl Policy {
                 c.identity_prefix(&format!("{remap}.signedPrefix"), &r.signed_prefix);
             }
         }
+        c.errors.extend(self.annotation_violations());
         c.errors
     }
 }

@@ -18,6 +18,7 @@ use sigstore_verify::types::{Bundle, DerPublicKey, Sha256Hash};
 use sigstore_verify::{PublicKeyVerificationPolicy, SubjectAltName, VerificationPolicy, Verifier};
 
 use crate::{Error, PublicKey};
+use sigward_limits as limits;
 
 /// The Sigstore public-good production trusted root, as embedded in sigstore-verify 0.15.1
 /// (sigstore/root-signing `targets/trusted_root.json`, sha256 6494e21e…0b66).
@@ -30,6 +31,8 @@ pub const STAGING_TRUSTED_ROOT: &str = sigstore_verify::trust_root::SIGSTORE_STA
 /// Trusted keys and certificates (Fulcio CAs, Rekor and CT log keys, TSAs), ready to verify with.
 pub struct TrustMaterial {
     verifier: Verifier,
+    /// Whether Fulcio certificates must carry an SCT from one of the root's CT logs.
+    verify_sct: bool,
 }
 
 impl std::fmt::Debug for TrustMaterial {
@@ -49,7 +52,10 @@ impl TrustMaterial {
         let verifier = Verifier::new(root).map_err(|e| Error::MalformedTrustedRoot {
             reason: e.to_string(),
         })?;
-        Ok(TrustMaterial { verifier })
+        Ok(TrustMaterial {
+            verifier,
+            verify_sct: true,
+        })
     }
 
     /// A `trusted_root.json` (`application/vnd.dev.sigstore.trustedroot+json`).
@@ -60,10 +66,91 @@ impl TrustMaterial {
         let root = TrustedRoot::from_json(text).map_err(|e| Error::MalformedTrustedRoot {
             reason: e.to_string(),
         })?;
-        let verifier = Verifier::new(&root).map_err(|e| Error::MalformedTrustedRoot {
-            reason: e.to_string(),
-        })?;
-        Ok(TrustMaterial { verifier })
+        Self::from_trusted_root(&root)
+    }
+
+    /// Trust as OpenShift's `FulcioCAWithRekor` and `PublicKey.rekorKeyData` define it (and
+    /// containers/image verifies it): these Fulcio CA certificates (PEM; none for key-only
+    /// trust) and these Rekor public keys (PEM), no CT log and so no SCT check, no TSA.
+    pub fn from_fulcio_and_rekor(
+        fulcio_ca_pem: Option<&[u8]>,
+        rekor_keys_pem: &[u8],
+    ) -> Result<Self, Error> {
+        use base64::Engine as _;
+        let b64 = |der: &[u8]| base64::engine::general_purpose::STANDARD.encode(der);
+        let malformed = |reason: String| Error::MalformedTrustedRoot { reason };
+        // A zero start: the policy object carries no validity window.
+        let valid_for = serde_json::json!({"start": "1970-01-01T00:00:00Z"});
+        let mut tlogs = Vec::new();
+        let blocks =
+            pem::parse_many(rekor_keys_pem).map_err(|e| malformed(format!("Rekor key: {e}")))?;
+        for block in blocks.iter().take(limits::MAX_TRUSTED_KEYS) {
+            let key = PublicKey::from_pem(pem::encode(block).as_bytes())
+                .map_err(|e| malformed(format!("Rekor key: {e}")))?;
+            let details = match key.algorithm() {
+                crate::KeyAlgorithm::EcdsaP256Sha256 => "PKIX_ECDSA_P256_SHA_256",
+                crate::KeyAlgorithm::EcdsaP384Sha384 => "PKIX_ECDSA_P384_SHA_384",
+                crate::KeyAlgorithm::EcdsaP521Sha512 => "PKIX_ECDSA_P521_SHA_512",
+                crate::KeyAlgorithm::Ed25519 => "PKIX_ED25519",
+                _ => "PKIX_RSA_PKCS1V15_2048_SHA256",
+            };
+            let log_id = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, key.spki_der());
+            tlogs.push(serde_json::json!({
+                "baseUrl": "https://rekor.invalid",
+                "hashAlgorithm": "SHA2_256",
+                "publicKey": {
+                    "rawBytes": b64(key.spki_der()),
+                    "keyDetails": details,
+                    "validFor": valid_for,
+                },
+                "logId": {"keyId": b64(log_id.as_ref())},
+            }));
+        }
+        if tlogs.is_empty() {
+            return Err(malformed("no Rekor public key (PEM)".into()));
+        }
+        let mut authorities = Vec::new();
+        if let Some(ca_pem) = fulcio_ca_pem {
+            let certificates: Vec<serde_json::Value> = pem::parse_many(ca_pem)
+                .map_err(|e| malformed(format!("Fulcio CA: {e}")))?
+                .iter()
+                .filter(|b| b.tag() == "CERTIFICATE")
+                .take(limits::MAX_CHAIN_CERTIFICATES)
+                .map(|b| serde_json::json!({"rawBytes": b64(b.contents())}))
+                .collect();
+            if certificates.is_empty() {
+                return Err(malformed("Fulcio CA: no PEM certificate".into()));
+            }
+            // Each certificate is its own authority: a bundle's chain names which one it used.
+            for certificate in certificates {
+                authorities.push(serde_json::json!({
+                    "subject": {"organization": "policy", "commonName": "policy"},
+                    "uri": "https://fulcio.invalid",
+                    "certChain": {"certificates": [certificate]},
+                    "validFor": valid_for,
+                }));
+            }
+        }
+        let root = serde_json::json!({
+            "mediaType": "application/vnd.dev.sigstore.trustedroot+json;version=0.1",
+            "tlogs": tlogs,
+            "certificateAuthorities": authorities,
+            "ctlogs": [],
+            "timestampAuthorities": [],
+        });
+        let root =
+            TrustedRoot::from_json(&root.to_string()).map_err(|e| malformed(e.to_string()))?;
+        let mut material = Self::from_trusted_root(&root)?;
+        material.verify_sct = false;
+        Ok(material)
+    }
+
+    /// The same trust without the SCT requirement (policy-controller's `insecureIgnoreSCT`).
+    pub fn without_sct_unsafe(self) -> Self {
+        TrustMaterial {
+            verify_sct: false,
+            ..self
+        }
     }
 }
 
@@ -249,7 +336,12 @@ pub fn verify_bundle(
             run(trust, bundle, artifact, &policy)?
         }
         BundlePolicy::Keyless { .. } => {
-            run(trust, bundle, artifact, &VerificationPolicy::any_identity())?
+            let policy = VerificationPolicy::any_identity();
+            if trust.verify_sct {
+                run(trust, bundle, artifact, &policy)?
+            } else {
+                run(trust, bundle, artifact, &policy.skip_sct())?
+            }
         }
     };
     let signer = match policy {
