@@ -20,12 +20,28 @@ use crate::{KeylessIdentity, VerifyOptions};
 
 /// Why a set of policies was refused.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
-#[error("{}{message}", policy.as_ref().map(|p| format!("{p}: ")).unwrap_or_default())]
+#[error("{message}")]
 pub struct LoadError {
     /// The policy concerned, when one is.
     pub policy: Option<PolicyRef>,
-    /// What is wrong.
+    /// What is wrong, naming the policy.
     pub message: String,
+}
+
+impl LoadError {
+    fn about(policy: &PolicyRef, message: impl std::fmt::Display) -> Self {
+        LoadError {
+            policy: Some(policy.clone()),
+            message: format!("{policy}: {message}"),
+        }
+    }
+
+    fn invalid(e: sigward_policy::PolicyError) -> Self {
+        LoadError {
+            policy: e.policy().cloned(),
+            message: e.to_string(),
+        }
+    }
 }
 
 /// How one policy is checked.
@@ -90,45 +106,46 @@ impl CompiledPolicies {
         let mut errors = Vec::new();
         for p in &policies {
             if !seen.insert(p.id().clone()) {
-                errors.push(LoadError {
-                    policy: Some(p.id().clone()),
-                    message: "defined twice".into(),
-                });
+                errors.push(LoadError::about(p.id(), "defined twice"));
             }
         }
         let (openshift, sigstore) = AnyPolicy::split(policies);
         let mut checks = HashMap::new();
+        // The CRDs' rules first; only a valid policy is compiled (no error reported twice).
         for p in &openshift {
+            let invalid = p.validate();
+            if !invalid.is_empty() {
+                errors.extend(invalid.into_iter().map(LoadError::invalid));
+                continue;
+            }
             match compile_openshift(p) {
                 Ok(check) => {
                     checks.insert(p.id.clone(), (p.enforcement_mode(), Arc::new(check)));
                 }
-                Err(message) => errors.push(LoadError {
-                    policy: Some(p.id.clone()),
-                    message,
-                }),
+                Err(message) => errors.push(LoadError::about(&p.id, message)),
             }
         }
         for p in &sigstore {
+            let invalid = p.validate();
+            if !invalid.is_empty() {
+                errors.extend(invalid.into_iter().map(LoadError::invalid));
+                continue;
+            }
             match compile_sigstore(p, trust.as_ref()) {
                 Ok(check) => {
                     checks.insert(p.id.clone(), (p.enforcement_mode(), Arc::new(check)));
                 }
-                Err(message) => errors.push(LoadError {
-                    policy: Some(p.id.clone()),
-                    message,
-                }),
+                Err(message) => errors.push(LoadError::about(&p.id, message)),
             }
         }
-        let validation = |e: sigward_policy::PolicyError| LoadError {
-            policy: None,
-            message: e.to_string(),
-        };
+        if !errors.is_empty() {
+            return Err(errors);
+        }
         let openshift = PolicySet::new(openshift)
-            .map_err(|es| errors.extend(es.into_iter().map(validation)))
+            .map_err(|es| errors.extend(es.into_iter().map(LoadError::invalid)))
             .ok();
         let sigstore = SigstorePolicySet::new(sigstore)
-            .map_err(|es| errors.extend(es.into_iter().map(validation)))
+            .map_err(|es| errors.extend(es.into_iter().map(LoadError::invalid)))
             .ok();
         match (openshift, sigstore) {
             (Some(openshift), Some(sigstore)) if errors.is_empty() => Ok(CompiledPolicies {

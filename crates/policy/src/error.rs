@@ -351,3 +351,28 @@ pub enum PolicyError {
         name_only_signature: bool,
     },
 }
+
+impl PolicyError {
+    /// The policy object the error is about, when it is about one.
+    pub fn policy(&self) -> Option<&PolicyRef> {
+        match self {
+            Self::Required { policy, .. }
+            | Self::Forbidden { policy, .. }
+            | Self::TooMany { policy, .. }
+            | Self::TooLong { policy, .. }
+            | Self::TooShort { policy, .. }
+            | Self::DuplicateScope { policy, .. }
+            | Self::InvalidScope { policy, .. }
+            | Self::InvalidPem { policy, .. }
+            | Self::InvalidUrl { policy, .. }
+            | Self::InvalidEmail { policy, .. }
+            | Self::InvalidHostname { policy, .. }
+            | Self::InvalidIdentityPrefix { policy, .. }
+            | Self::MissingOneOf { policy, .. }
+            | Self::MultipleOneOf { policy, .. }
+            | Self::InvalidSigstoreValue { policy, .. }
+            | Self::InvalidAnnotation { policy, .. } => Some(policy),
+            _ => None,
+        }
+    }
+}

@@ -1,0 +1,1215 @@
+//! `sigward serve` as kube-apiserver meets it: the real binary over HTTPS (rustls client, ALPN
+//! h2 like Go's), AdmissionReview bodies from `../shared/fixtures/admission` (captured from
+//! kube-apiserver by other projects) with their images pointed at a real registry holding
+//! images signed by cosign 2.5 and by sigward, keyless signatures from the local Fulcio/Rekor,
+//! both policy APIs, cluster and namespace scope, bad input and registry outages.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use base64::Engine as _;
+use common::{run, unique, workdir, Keyless, Peers};
+use serde_json::{json, Value};
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+const PASSWORD: &str = "admission-test";
+
+macro_rules! peers {
+    ($name:expr) => {
+        match Peers::get($name) {
+            Some(p) => p,
+            None => return,
+        }
+    };
+}
+
+/// Images and keys shared by every test (made once per test process).
+struct Setup {
+    dir: PathBuf,
+    /// Repository prefix on the plain-HTTP registry, e.g. `127.0.0.1:5001/adm-123-0`.
+    prefix: String,
+    sigward_pub: String,
+    cosign_pub: String,
+    /// Signed by sigward with `sigward_pub`'s key.
+    by_sigward: String,
+    by_sigward_digest: String,
+    /// Signed by cosign with `cosign_pub`'s key.
+    by_cosign: String,
+    /// No signature.
+    unsigned: String,
+    /// Signed by a key no policy trusts.
+    wrong_key: String,
+    /// CA and serving certificate of the webhook.
+    ca: PathBuf,
+    cert: PathBuf,
+    key: PathBuf,
+}
+
+fn openssl(args: &[&str], dir: &Path) {
+    run(Command::new("openssl").args(args).current_dir(dir));
+}
+
+/// A CA and a serving certificate for 127.0.0.1 signed by it, in `dir`.
+fn make_tls(dir: &Path, name: &str) -> (PathBuf, PathBuf, PathBuf) {
+    std::fs::create_dir_all(dir).unwrap();
+    let ec = [
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-256",
+        "-nodes",
+    ];
+    let ca_key = format!("{name}-ca.key");
+    let ca = format!("{name}-ca.crt");
+    let mut a = vec!["req", "-x509"];
+    a.extend(ec);
+    a.extend([
+        "-keyout",
+        &ca_key,
+        "-out",
+        &ca,
+        "-days",
+        "2",
+        "-subj",
+        "/CN=webhook test CA",
+    ]);
+    openssl(&a, dir);
+    let key = format!("{name}.key");
+    let csr = format!("{name}.csr");
+    let cert = format!("{name}.crt");
+    let mut a = vec!["req"];
+    a.extend(ec);
+    a.extend([
+        "-keyout",
+        &key,
+        "-out",
+        &csr,
+        "-subj",
+        "/CN=sigward.sigward-system.svc",
+    ]);
+    openssl(&a, dir);
+    std::fs::write(
+        dir.join("ext"),
+        "subjectAltName=IP:127.0.0.1,DNS:localhost\n",
+    )
+    .unwrap();
+    openssl(
+        &[
+            "x509",
+            "-req",
+            "-in",
+            &csr,
+            "-CA",
+            &ca,
+            "-CAkey",
+            &ca_key,
+            "-CAcreateserial",
+            "-out",
+            &cert,
+            "-days",
+            "2",
+            "-extfile",
+            "ext",
+        ],
+        dir,
+    );
+    (dir.join(ca), dir.join(cert), dir.join(key))
+}
+
+fn sigward_sign(p: &Peers, key: &str, image: &str) {
+    run(p.sigward().env("COSIGN_PASSWORD", PASSWORD).args([
+        "sign",
+        "--tlog-upload=false",
+        "--allow-http-registry",
+        "--key",
+        key,
+        image,
+    ]));
+}
+
+fn setup(p: &Peers) -> &'static Setup {
+    static SETUP: OnceLock<Setup> = OnceLock::new();
+    SETUP.get_or_init(|| {
+        let dir = workdir("admission");
+        let prefix = format!("{}/{}", p.http, unique("adm"));
+        let (sigward_key, sigward_pub) = p.sigward_key_pair(&dir, PASSWORD);
+        let (other_key, _) = p.sigward_key_pair(&dir, PASSWORD);
+        run(p
+            .cosign()
+            .current_dir(&dir)
+            .env("COSIGN_PASSWORD", PASSWORD)
+            .args(["generate-key-pair", "--output-key-prefix", "cosign"]));
+        let push = |repo: &str| {
+            let repo = format!("{}/{repo}", prefix.split_once('/').unwrap().1);
+            p.push_image(&p.http, &repo, "v1", &dir)
+        };
+        let (by_sigward, by_sigward_digest) = push("by-sigward");
+        sigward_sign(p, &sigward_key, &by_sigward);
+        let (by_cosign, _) = push("by-cosign");
+        run(p
+            .cosign()
+            .env("COSIGN_PASSWORD", PASSWORD)
+            .args(["sign", "-y", "--tlog-upload=false", "--key"])
+            .arg(dir.join("cosign.key"))
+            .arg(&by_cosign));
+        let (unsigned, _) = push("unsigned");
+        let (wrong_key, _) = push("wrong-key");
+        sigward_sign(p, &other_key, &wrong_key);
+        let (ca, cert, key) = make_tls(&dir.join("tls"), "webhook");
+        Setup {
+            prefix,
+            sigward_pub,
+            cosign_pub: dir.join("cosign.pub").display().to_string(),
+            by_sigward,
+            by_sigward_digest,
+            by_cosign,
+            unsigned,
+            wrong_key,
+            ca,
+            cert,
+            key,
+            dir,
+        }
+    })
+}
+
+fn b64_file(path: impl AsRef<Path>) -> String {
+    base64::engine::general_purpose::STANDARD.encode(std::fs::read(path).unwrap())
+}
+
+/// An OpenShift ClusterImagePolicy trusting `public` for `scopes`.
+fn key_cip(name: &str, scopes: &[&str], public: &str, annotations: &str) -> String {
+    format!(
+        "apiVersion: config.openshift.io/v1\nkind: ClusterImagePolicy\nmetadata:\n  name: {name}\n  annotations: {{{annotations}}}\nspec:\n  scopes: {scopes:?}\n  policy:\n    rootOfTrust:\n      policyType: PublicKey\n      publicKey:\n        keyData: {}\n",
+        b64_file(public)
+    )
+}
+
+/// The policy with `signedIdentity.matchPolicy` set (cosign signs the repository name only,
+/// which containers/image's default `MatchRepoDigestOrExact` never accepts).
+fn matching(policy: String, match_policy: &str) -> String {
+    format!("{policy}    signedIdentity:\n      matchPolicy: {match_policy}\n")
+}
+
+/// A namespaced ImagePolicy trusting `public` for `scopes`.
+fn key_ip(name: &str, ns: &str, scopes: &[&str], public: &str, annotations: &str) -> String {
+    key_cip(name, scopes, public, annotations)
+        .replace("kind: ClusterImagePolicy", "kind: ImagePolicy")
+        .replace(
+            &format!("  name: {name}\n"),
+            &format!("  name: {name}\n  namespace: {ns}\n"),
+        )
+}
+
+/// A running `sigward serve`.
+struct Webhook {
+    child: Child,
+    url: String,
+    client: reqwest::Client,
+    runtime: tokio::runtime::Runtime,
+    policies: PathBuf,
+    log: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+impl Drop for Webhook {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn client_for(ca: &Path) -> reqwest::Client {
+    let tls = sigward_http::tls_config(&sigward_http::TlsTrust {
+        use_system_roots: false,
+        extra_ca_pem: vec![std::fs::read(ca).unwrap()],
+        insecure_skip_verify_unsafe: false,
+    })
+    .unwrap();
+    reqwest::Client::builder()
+        .use_preconfigured_tls(tls)
+        .timeout(Duration::from_secs(30))
+        .build()
+        .unwrap()
+}
+
+impl Webhook {
+    /// Starts the server with `policies` (file name -> YAML) and extra flags; waits until it
+    /// listens (not until it is ready: some tests want it not ready).
+    fn start(p: &Peers, policies: &[(&str, String)], extra: &[&str]) -> Webhook {
+        let s = setup(p);
+        Self::start_with_tls(s, policies, extra, &s.cert, &s.key)
+    }
+
+    fn start_with_tls(
+        s: &Setup,
+        policies: &[(&str, String)],
+        extra: &[&str],
+        cert: &Path,
+        key: &Path,
+    ) -> Webhook {
+        let dir = s.dir.join(unique("policies"));
+        std::fs::create_dir_all(&dir).unwrap();
+        for (name, text) in policies {
+            std::fs::write(dir.join(name), text).unwrap();
+        }
+        let mut child = Command::new(env!("CARGO_BIN_EXE_sigward"))
+            .env("DOCKER_CONFIG", "/nonexistent-sigward-test")
+            .args(["serve", "--listen", "127.0.0.1:0", "--allow-http-registry"])
+            .arg("--tls-cert")
+            .arg(cert)
+            .arg("--tls-key")
+            .arg(key)
+            .arg("--policy")
+            .arg(&dir)
+            .args(["--reload-interval", "200ms"])
+            .args(extra)
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stderr = child.stderr.take().unwrap();
+        let log = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let (tx, rx) = std::sync::mpsc::channel();
+        {
+            let log = log.clone();
+            std::thread::spawn(move || {
+                for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                    if let Ok(v) = serde_json::from_str::<Value>(&line) {
+                        if v["msg"] == "listening" {
+                            let _ = tx.send(v["address"].as_str().unwrap_or("").to_string());
+                        }
+                    }
+                    log.lock().unwrap().push(line);
+                }
+            });
+        }
+        let address = rx
+            .recv_timeout(Duration::from_secs(20))
+            .unwrap_or_else(|_| panic!("sigward serve did not listen: {:?}", log.lock().unwrap()));
+        Webhook {
+            child,
+            url: format!("https://{address}"),
+            client: client_for(&s.ca),
+            runtime: tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .unwrap(),
+            policies: dir,
+            log,
+        }
+    }
+
+    fn get(&self, path: &str) -> (u16, String) {
+        self.runtime.block_on(async {
+            let r = self
+                .client
+                .get(format!("{}{path}", self.url))
+                .send()
+                .await
+                .unwrap();
+            (r.status().as_u16(), r.text().await.unwrap())
+        })
+    }
+
+    fn wait_ready(&self) {
+        let start = Instant::now();
+        loop {
+            let (status, body) = self.get("/readyz");
+            if status == 200 {
+                return;
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(20),
+                "not ready: {body} {:?}",
+                self.log.lock().unwrap()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    fn post_raw(&self, path: &str, body: Vec<u8>) -> (u16, String) {
+        self.runtime.block_on(async {
+            let r = self
+                .client
+                .post(format!("{}{path}", self.url))
+                .header("Content-Type", "application/json")
+                .body(body)
+                .send()
+                .await
+                .unwrap();
+            (r.status().as_u16(), r.text().await.unwrap())
+        })
+    }
+
+    /// Posts a review; returns `response`, checking the envelope and the echoed uid.
+    fn review(&self, path: &str, review: &Value) -> Value {
+        let (status, body) = self.post_raw(path, serde_json::to_vec(review).unwrap());
+        assert_eq!(status, 200, "{body}");
+        let answer: Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(answer["apiVersion"], review["apiVersion"], "{answer}");
+        assert_eq!(answer["kind"], "AdmissionReview");
+        assert_eq!(
+            answer["response"]["uid"], review["request"]["uid"],
+            "{answer}"
+        );
+        answer["response"].clone()
+    }
+
+    fn metrics(&self) -> String {
+        self.get("/metrics").1
+    }
+}
+
+/// A fixture as kube-apiserver POSTs it (`*.request.json` files are wrapped in the v1
+/// envelope, as the fixtures' README says).
+fn fixture(name: &str) -> Option<Value> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/fixtures/admission");
+    let found = std::fs::read_dir(&dir).ok().and_then(|entries| {
+        entries
+            .filter_map(Result::ok)
+            .map(|e| e.path())
+            .find(|p| p.file_name().unwrap().to_str().unwrap().starts_with(name))
+    });
+    let Some(path) = found else {
+        let msg = format!("fixture {name} not found in {}", dir.display());
+        assert!(std::env::var_os("CI").is_none(), "{msg}");
+        eprintln!("SKIPPED {msg}");
+        return None;
+    };
+    let v: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    Some(if v.get("request").is_some() {
+        v
+    } else {
+        json!({"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "request": v})
+    })
+}
+
+/// Every JSON pointer to a spec image in a review's object.
+fn image_pointers(object: &Value) -> Vec<String> {
+    let mut out = Vec::new();
+    for base in [
+        "/spec",
+        "/spec/template/spec",
+        "/spec/jobTemplate/spec/template/spec",
+    ] {
+        for field in ["containers", "initContainers", "ephemeralContainers"] {
+            if let Some(list) = object.pointer(&format!("{base}/{field}")) {
+                for i in 0..list.as_array().map_or(0, Vec::len) {
+                    out.push(format!("{base}/{field}/{i}/image"));
+                }
+            }
+        }
+    }
+    out
+}
+
+/// The review with every spec image of `object` (and `oldObject`) set to `image`.
+fn with_images(mut review: Value, image: &str) -> Value {
+    for key in ["object", "oldObject"] {
+        let Some(object) = review["request"].get_mut(key) else {
+            continue;
+        };
+        if !object.is_object() {
+            continue;
+        }
+        for pointer in image_pointers(object) {
+            *object.pointer_mut(&pointer).unwrap() = json!(image);
+        }
+    }
+    review["request"]["uid"] = json!(unique("uid"));
+    review
+}
+
+fn denial_message(response: &Value) -> String {
+    assert_eq!(response["allowed"], false, "{response}");
+    assert_eq!(response["status"]["code"], 403, "{response}");
+    assert_eq!(response["status"]["reason"], "Forbidden", "{response}");
+    response["status"]["message"].as_str().unwrap().to_string()
+}
+
+fn decode_patch(response: &Value) -> Value {
+    assert_eq!(response["patchType"], "JSONPatch", "{response}");
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(response["patch"].as_str().unwrap())
+        .unwrap();
+    serde_json::from_slice(&bytes).unwrap()
+}
+
+fn standard_policies(s: &Setup) -> Vec<(&'static str, String)> {
+    let scope = s.prefix.as_str();
+    vec![(
+        "cluster.yaml",
+        format!(
+            "{}---\n{}",
+            key_cip(
+                "by-sigward",
+                &[
+                    &format!("{scope}/by-sigward"),
+                    &format!("{scope}/unsigned"),
+                    &format!("{scope}/wrong-key")
+                ],
+                &s.sigward_pub,
+                ""
+            ),
+            matching(
+                key_cip(
+                    "by-cosign",
+                    &[&format!("{scope}/by-cosign")],
+                    &s.cosign_pub,
+                    ""
+                ),
+                "MatchRepository"
+            ),
+        ),
+    )]
+}
+
+#[test]
+fn every_workload_kind_is_allowed_when_signed_and_denied_when_not() {
+    let p = peers!("every_workload_kind_is_allowed_when_signed_and_denied_when_not");
+    let s = setup(&p);
+    let w = Webhook::start(&p, &standard_policies(s), &[]);
+    w.wait_ready();
+    // Pod, Deployment, ReplicaSet, StatefulSet, DaemonSet, Job, CronJob, ReplicationController,
+    // Pod with init containers, v1beta1 Deployment with several images.
+    for name in [
+        "01-", "02-", "03-", "04-", "05-", "06-", "07-", "08-", "13-", "15-",
+    ] {
+        let Some(review) = fixture(name) else { return };
+        let kind = review["request"]["kind"]["kind"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        for signed in [&s.by_sigward, &s.by_cosign] {
+            let response = w.review("/validate", &with_images(review.clone(), signed));
+            assert_eq!(
+                response["allowed"], true,
+                "{name} {kind} {signed}: {response}"
+            );
+        }
+        for (bad, why) in [
+            (&s.unsigned, "no signatures found"),
+            (&s.wrong_key, "none of 1 signature(s)"),
+        ] {
+            let message = denial_message(&w.review("/validate", &with_images(review.clone(), bad)));
+            let object_name = review["request"]["name"].as_str().unwrap_or_default();
+            assert!(
+                message.starts_with(&format!("sigward denied {kind} ")),
+                "{message}"
+            );
+            assert!(message.contains(object_name), "{message}");
+            assert!(message.contains(&format!("image {bad:?}")), "{message}");
+            assert!(
+                message.contains("ClusterImagePolicy by-sigward"),
+                "{message}"
+            );
+            assert!(message.contains(why), "{name}: {message}");
+        }
+    }
+}
+
+#[test]
+fn fixtures_without_covered_images_follow_the_no_match_rule() {
+    let p = peers!("fixtures_without_covered_images_follow_the_no_match_rule");
+    let s = setup(&p);
+    let allow = Webhook::start(&p, &standard_policies(s), &[]);
+    let deny = Webhook::start(&p, &standard_policies(s), &["--no-match", "deny"]);
+    allow.wait_ready();
+    deny.wait_ready();
+    for n in 1..=15 {
+        let Some(review) = fixture(&format!("{n:02}-")) else {
+            return;
+        };
+        // Docker Hub images no policy covers: no registry is contacted at all.
+        let response = allow.review("/validate", &review);
+        assert_eq!(response["allowed"], true, "{n}: {response}");
+        let response = deny.review("/validate", &review);
+        let op = review["request"]["operation"].as_str().unwrap();
+        match (n, op) {
+            // DELETE is never denied; an UPDATE that changes no image (09: same image,
+            // 14: a controller scaling down) verifies nothing.
+            (10 | 11, "DELETE") | (9 | 14, "UPDATE") => {
+                assert_eq!(response["allowed"], true, "{n}: {response}");
+            }
+            _ => {
+                let message = denial_message(&response);
+                assert!(
+                    message.contains("no policy covers this image"),
+                    "{n}: {message}"
+                );
+            }
+        }
+    }
+    // The status image of fixture 11 is never read; nor are DELETEs at all.
+    assert!(allow
+        .metrics()
+        .contains("sigward_registry_requests_total 0"));
+}
+
+#[test]
+fn ephemeral_containers_subresource_is_verified() {
+    let p = peers!("ephemeral_containers_subresource_is_verified");
+    let s = setup(&p);
+    let w = Webhook::start(&p, &standard_policies(s), &[]);
+    w.wait_ready();
+    // `kubectl debug`: UPDATE on pods/ephemeralcontainers, the whole Pod before and after.
+    let Some(base) = fixture("13-") else { return };
+    let mut review = with_images(base, &s.by_sigward);
+    let request = review["request"].as_object_mut().unwrap();
+    request.insert("operation".into(), json!("UPDATE"));
+    request.insert("subResource".into(), json!("ephemeralcontainers"));
+    request.insert("requestSubResource".into(), json!("ephemeralcontainers"));
+    let old = request["object"].clone();
+    request.insert("oldObject".into(), old);
+    for (image, allowed) in [(&s.unsigned, false), (&s.by_cosign, true)] {
+        let mut r = review.clone();
+        r["request"]["object"]["spec"]["ephemeralContainers"] =
+            json!([{"name": "debugger", "image": image, "stdin": true, "tty": true}]);
+        r["request"]["uid"] = json!(unique("uid"));
+        let response = w.review("/validate", &r);
+        assert_eq!(response["allowed"], allowed, "{response}");
+        if !allowed {
+            let message = denial_message(&response);
+            assert!(message.contains("Pod (ephemeralcontainers)"), "{message}");
+            assert!(
+                message.contains("ephemeral container \"debugger\""),
+                "{message}"
+            );
+        }
+    }
+}
+
+#[test]
+fn mutate_pins_the_verified_digest_and_records_the_signer() {
+    let p = peers!("mutate_pins_the_verified_digest_and_records_the_signer");
+    let s = setup(&p);
+    let w = Webhook::start(&p, &standard_policies(s), &[]);
+    w.wait_ready();
+    let Some(review) = fixture("02-") else { return };
+    let response = w.review("/mutate", &with_images(review.clone(), &s.by_sigward));
+    assert_eq!(response["allowed"], true, "{response}");
+    let patch = decode_patch(&response);
+    let repo = s.by_sigward.rsplit_once(':').unwrap().0;
+    assert_eq!(
+        patch[0],
+        json!({"op": "replace", "path": "/spec/template/spec/containers/0/image",
+               "value": format!("{repo}@{}", s.by_sigward_digest)})
+    );
+    assert_eq!(patch[1]["op"], "add");
+    assert_eq!(
+        patch[1]["path"],
+        "/metadata/annotations/sigward.dev~1verified-images"
+    );
+    let record: Value = serde_json::from_str(patch[1]["value"].as_str().unwrap()).unwrap();
+    assert_eq!(record[0]["image"], s.by_sigward.as_str());
+    assert_eq!(record[0]["digest"], s.by_sigward_digest.as_str());
+    assert_eq!(
+        record[0]["policies"][0]["policy"],
+        "ClusterImagePolicy by-sigward"
+    );
+    assert!(record[0]["policies"][0]["signer"]
+        .as_str()
+        .unwrap()
+        .starts_with("key "));
+    // A pinned image is not patched again, and /validate never patches.
+    let pinned = format!("{repo}@{}", s.by_sigward_digest);
+    let response = w.review("/mutate", &with_images(review.clone(), &pinned));
+    let patch = decode_patch(&response);
+    assert_eq!(patch.as_array().unwrap().len(), 1, "{patch}");
+    let response = w.review("/validate", &with_images(review, &s.by_sigward));
+    assert!(response.get("patch").is_none(), "{response}");
+    assert!(
+        response["auditAnnotations"]["verified-images"].is_string(),
+        "{response}"
+    );
+}
+
+#[test]
+fn namespace_policies_scopes_conflicts_and_additions() {
+    let p = peers!("namespace_policies_scopes_conflicts_and_additions");
+    let s = setup(&p);
+    let scope = &s.prefix;
+    let cluster = key_cip(
+        "floor",
+        &[&format!("{scope}/by-sigward")],
+        &s.sigward_pub,
+        "",
+    );
+    // team-a requires cosign's key for its own repository (no cluster policy covers it).
+    let own = matching(
+        key_ip(
+            "own",
+            "team-a",
+            &[&format!("{scope}/by-cosign")],
+            &s.cosign_pub,
+            "",
+        ),
+        "MatchRepository",
+    );
+    // team-b tries to override the cluster scope with cosign's key: ignored (OpenShift rule).
+    let conflicting = key_ip(
+        "override",
+        "team-b",
+        &[&format!("{scope}/by-sigward")],
+        &s.cosign_pub,
+        "",
+    );
+    // team-c adds cosign's key on top of the floor: both must pass.
+    let additional = key_ip(
+        "extra",
+        "team-c",
+        &[&format!("{scope}/by-sigward")],
+        &s.cosign_pub,
+        "sigward.dev/additional: \"true\"",
+    );
+    let w = Webhook::start(
+        &p,
+        &[
+            ("cluster.yaml", cluster),
+            ("team-a.yaml", own),
+            ("team-b.yaml", conflicting),
+            ("team-c.yaml", additional),
+        ],
+        &[],
+    );
+    w.wait_ready();
+    let Some(pod) = fixture("01-") else { return };
+    let in_ns = |ns: &str, image: &str| {
+        let mut r = with_images(pod.clone(), image);
+        r["request"]["namespace"] = json!(ns);
+        r["request"]["object"]["metadata"]["namespace"] = json!(ns);
+        w.review("/validate", &r)
+    };
+    assert_eq!(in_ns("team-a", &s.by_cosign)["allowed"], true);
+    let wrong = in_ns(
+        "team-a",
+        &s.unsigned
+            .replace("/unsigned", "/by-cosign")
+            .replace(":v1", ":missing"),
+    );
+    assert!(
+        denial_message(&wrong).contains("ImagePolicy team-a/own"),
+        "{wrong}"
+    );
+    // The same repository elsewhere: no policy.
+    assert_eq!(in_ns("default", &s.by_cosign)["allowed"], true);
+    // team-b: the cluster policy applies, the override is reported as a warning.
+    let response = in_ns("team-b", &s.by_sigward);
+    assert_eq!(response["allowed"], true, "{response}");
+    let warnings = response["warnings"].to_string();
+    assert!(
+        warnings.contains("ImagePolicy team-b/override scope"),
+        "{warnings}"
+    );
+    assert!(
+        warnings.contains("ClusterImagePolicy floor already covers it"),
+        "{warnings}"
+    );
+    // team-c: the floor passes, the addition (cosign key) does not.
+    let message = denial_message(&in_ns("team-c", &s.by_sigward));
+    assert!(message.contains("ImagePolicy team-c/extra"), "{message}");
+    assert!(!message.contains("ClusterImagePolicy floor:"), "{message}");
+}
+
+#[test]
+fn warn_and_audit_modes_admit_with_findings() {
+    let p = peers!("warn_and_audit_modes_admit_with_findings");
+    let s = setup(&p);
+    let scope = &s.prefix;
+    let warn = key_cip(
+        "warned",
+        &[&format!("{scope}/unsigned")],
+        &s.sigward_pub,
+        "sigward.dev/mode: warn",
+    );
+    let audit = key_cip(
+        "audited",
+        &[&format!("{scope}/wrong-key")],
+        &s.sigward_pub,
+        "sigward.dev/mode: audit",
+    );
+    let w = Webhook::start(&p, &[("warn.yaml", warn), ("audit.yaml", audit)], &[]);
+    w.wait_ready();
+    let Some(pod) = fixture("01-") else { return };
+    let response = w.review("/validate", &with_images(pod.clone(), &s.unsigned));
+    assert_eq!(response["allowed"], true, "{response}");
+    let warning = response["warnings"][0].as_str().unwrap();
+    assert!(
+        warning.contains("ClusterImagePolicy warned: no signatures found"),
+        "{warning}"
+    );
+    let response = w.review("/validate", &with_images(pod, &s.wrong_key));
+    assert_eq!(response["allowed"], true, "{response}");
+    assert!(response.get("warnings").is_none(), "{response}");
+    let finding = response["auditAnnotations"]["finding-0"].as_str().unwrap();
+    assert!(finding.contains("ClusterImagePolicy audited"), "{finding}");
+    assert!(w.metrics().contains("decision=\"warned\"} 1"));
+}
+
+#[test]
+fn sigstore_policies_key_keyless_and_static() {
+    let p = peers!("sigstore_policies_key_keyless_and_static");
+    let Some(k) = Keyless::get("sigstore_policies_key_keyless_and_static") else {
+        return;
+    };
+    let s = setup(&p);
+    // A keyless image signed by cosign with the local Fulcio and Rekor.
+    let dir = workdir("admission-keyless");
+    let (keyless_image, digest) = p.push_image(&p.http, &unique("adm-keyless/app"), "v1", &dir);
+    let repo = keyless_image.rsplit_once(':').unwrap().0.to_string();
+    let token = k.id_token(&k.subject);
+    let mut cmd = p.cosign();
+    k.cosign_env(&mut cmd);
+    run(cmd
+        .args([
+            "sign",
+            "-y",
+            "--fulcio-url",
+            &k.sigstore_url,
+            "--rekor-url",
+            &k.sigstore_url,
+        ])
+        .args(["--identity-token", &token])
+        .arg(format!("{repo}@{digest}")));
+    let key_pem = std::fs::read_to_string(&s.cosign_pub)
+        .unwrap()
+        .replace('\n', "\n        ");
+    let policies = format!(
+        "apiVersion: policy.sigstore.dev/v1beta1\nkind: ClusterImagePolicy\nmetadata: {{name: keyless}}\nspec:\n  images: [{{glob: \"{repo}**\"}}]\n  authorities:\n  - keyless:\n      identities:\n      - issuer: {issuer}\n        subjectRegExp: '^sigward-test@example\\.com$'\n---\napiVersion: policy.sigstore.dev/v1beta1\nkind: ClusterImagePolicy\nmetadata: {{name: cosign-key}}\nspec:\n  images: [{{glob: \"{by_cosign}**\"}}]\n  authorities:\n  - name: release-key\n    key:\n      data: |\n        {key_pem}\n  - static: {{action: fail}}\n---\napiVersion: policy.sigstore.dev/v1alpha1\nkind: ClusterImagePolicy\nmetadata: {{name: deny-unsigned-repo}}\nspec:\n  images: [{{glob: \"{unsigned}**\"}}]\n  authorities: [{{static: {{action: fail, message: \"this repository is closed\"}}}}]\n",
+        issuer = k.issuer,
+        by_cosign = s.by_cosign.rsplit_once(':').unwrap().0,
+        unsigned = s.unsigned.rsplit_once(':').unwrap().0,
+    );
+    let trusted_root = k.trusted_root.display().to_string();
+    let w = Webhook::start(
+        &p,
+        &[("sigstore.yaml", policies)],
+        &["--trusted-root", &trusted_root],
+    );
+    w.wait_ready();
+    let Some(pod) = fixture("01-") else { return };
+    let response = w.review("/mutate", &with_images(pod.clone(), &keyless_image));
+    assert_eq!(response["allowed"], true, "{response}");
+    let record = response["auditAnnotations"]["verified-images"]
+        .as_str()
+        .unwrap();
+    assert!(record.contains(&k.subject), "{record}");
+    assert!(record.contains("\"logIndex\""), "{record}");
+    // The cosign key authority needs a log entry; the image was signed without one, and the
+    // static authority fails: both reasons are named.
+    let message = denial_message(&w.review("/validate", &with_images(pod.clone(), &s.by_cosign)));
+    assert!(message.contains("authority release-key:"), "{message}");
+    assert!(
+        message.contains("authority authority-1: disallowed by static policy"),
+        "{message}"
+    );
+    let message = denial_message(&w.review("/validate", &with_images(pod, &s.unsigned)));
+    assert!(message.contains("this repository is closed"), "{message}");
+}
+
+#[test]
+fn openshift_fulcio_ca_with_rekor_policy() {
+    let p = peers!("openshift_fulcio_ca_with_rekor_policy");
+    let Some(k) = Keyless::get("openshift_fulcio_ca_with_rekor_policy") else {
+        return;
+    };
+    let dir = workdir("admission-fulcio");
+    let (image, digest) = p.push_image(&p.http, &unique("adm-fulcio/app"), "v1", &dir);
+    let repo = image.rsplit_once(':').unwrap().0.to_string();
+    let token = k.id_token(&k.subject);
+    let mut cmd = p.cosign();
+    k.cosign_env(&mut cmd);
+    run(cmd
+        .args([
+            "sign",
+            "-y",
+            "--fulcio-url",
+            &k.sigstore_url,
+            "--rekor-url",
+            &k.sigstore_url,
+        ])
+        .args(["--identity-token", &token])
+        .arg(&image));
+    let _ = digest;
+    let policy = |name: &str, email: &str, annotations: &str| {
+        matching(format!(
+            "apiVersion: config.openshift.io/v1\nkind: ClusterImagePolicy\nmetadata:\n  name: {name}\n  annotations: {{{annotations}}}\nspec:\n  scopes: [\"{repo}\"]\n  policy:\n    rootOfTrust:\n      policyType: FulcioCAWithRekor\n      fulcioCAWithRekor:\n        fulcioCAData: {}\n        rekorKeyData: {}\n        fulcioSubject:\n          oidcIssuer: {}\n          signedEmail: {email}\n",
+            b64_file(&k.fulcio_root),
+            b64_file(&k.rekor_pub),
+            k.issuer
+        ), "MatchRepository")
+    };
+    let Some(pod) = fixture("01-") else { return };
+    let w = Webhook::start(&p, &[("p.yaml", policy("fulcio", &k.subject, ""))], &[]);
+    w.wait_ready();
+    let response = w.review("/validate", &with_images(pod.clone(), &image));
+    assert_eq!(response["allowed"], true, "{response}");
+    drop(w);
+    let w = Webhook::start(
+        &p,
+        &[("p.yaml", policy("fulcio", "someone-else@example.com", ""))],
+        &[],
+    );
+    w.wait_ready();
+    let message = denial_message(&w.review("/validate", &with_images(pod.clone(), &image)));
+    assert!(message.contains("someone-else@example.com"), "{message}");
+    drop(w);
+    // sigward's regexp addition replaces signedEmail.
+    let w = Webhook::start(
+        &p,
+        &[(
+            "p.yaml",
+            policy(
+                "fulcio",
+                "someone-else@example.com",
+                "sigward.dev/fulcio-subject-regexp: '@example\\.com$'",
+            ),
+        )],
+        &[],
+    );
+    w.wait_ready();
+    let response = w.review("/validate", &with_images(pod, &image));
+    assert_eq!(response["allowed"], true, "{response}");
+}
+
+#[test]
+fn malformed_reviews_get_clear_errors() {
+    let p = peers!("malformed_reviews_get_clear_errors");
+    let s = setup(&p);
+    let w = Webhook::start(&p, &standard_policies(s), &[]);
+    w.wait_ready();
+    let (status, body) = w.post_raw("/validate", b"{not json".to_vec());
+    assert_eq!(status, 400);
+    assert!(body.contains("malformed AdmissionReview"), "{body}");
+    let (status, body) = w.post_raw("/validate", br#"{"apiVersion":"v1","kind":"Pod"}"#.to_vec());
+    assert_eq!(status, 400);
+    assert!(body.contains("unsupported"), "{body}");
+    // A uid to answer, but a request that is not one: a 400 inside a normal answer.
+    let review = json!({"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview",
+        "request": {"uid": "u-1", "operation": "CREATE", "object": "a string"}});
+    let (status, body) = w.post_raw("/validate", serde_json::to_vec(&review).unwrap());
+    assert_eq!(status, 200, "{body}");
+    let answer: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(answer["response"]["uid"], "u-1");
+    assert_eq!(answer["response"]["allowed"], false);
+    assert_eq!(answer["response"]["status"]["code"], 400);
+    // Bodies over the limit are refused before parsing.
+    let (status, _) = w.post_raw("/validate", vec![b' '; 9 * 1024 * 1024]);
+    assert_eq!(status, 413);
+    // An unparseable image in a covered position is a denial naming it.
+    let Some(pod) = fixture("01-") else { return };
+    let message = denial_message(&w.review("/validate", &with_images(pod, "UPPER/Case:tag")));
+    assert!(message.contains("not a valid image reference"), "{message}");
+    // The server is still there.
+    assert_eq!(w.get("/healthz").0, 200);
+    assert!(w.metrics().contains("sigward_malformed_reviews_total 3"));
+}
+
+#[test]
+fn registry_outages_are_timely_explained_denials() {
+    let p = peers!("registry_outages_are_timely_explained_denials");
+    let s = setup(&p);
+    // A registry that accepts connections and never answers, and one that refuses them.
+    let hanging = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let hanging_addr = hanging.local_addr().unwrap();
+    let closed = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap()
+    };
+    let policies = vec![(
+        "p.yaml",
+        key_cip(
+            "outage",
+            &[&format!("{hanging_addr}/app"), &format!("{closed}/app")],
+            &s.sigward_pub,
+            "",
+        ),
+    )];
+    let w = Webhook::start(&p, &policies, &["--deadline", "2s"]);
+    w.wait_ready();
+    let Some(pod) = fixture("01-") else { return };
+    let started = Instant::now();
+    let message = denial_message(&w.review(
+        "/validate",
+        &with_images(pod.clone(), &format!("{hanging_addr}/app:v1")),
+    ));
+    let took = started.elapsed();
+    assert!(took < Duration::from_secs(5), "took {took:?}");
+    assert!(message.contains("did not finish within 2.0s"), "{message}");
+    assert!(message.contains("ClusterImagePolicy outage"), "{message}");
+    let message =
+        denial_message(&w.review("/validate", &with_images(pod, &format!("{closed}/app:v1"))));
+    assert!(
+        message.contains("cannot resolve the tag to a digest"),
+        "{message}"
+    );
+    drop(hanging);
+}
+
+#[test]
+fn policies_and_certificates_reload_without_a_restart() {
+    let p = peers!("policies_and_certificates_reload_without_a_restart");
+    let s = setup(&p);
+    let scope = format!("{}/unsigned", s.prefix);
+    let w = Webhook::start(&p, &[], &[]);
+    w.wait_ready();
+    let Some(pod) = fixture("01-") else { return };
+    let review = || with_images(pod.clone(), &s.unsigned);
+    assert_eq!(w.review("/validate", &review())["allowed"], true);
+    // A policy appears: the next reviews enforce it.
+    std::fs::write(
+        w.policies.join("new.yaml"),
+        key_cip("late", &[&scope], &s.sigward_pub, ""),
+    )
+    .unwrap();
+    let start = Instant::now();
+    while w.review("/validate", &review())["allowed"] == true {
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "policy not picked up"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // A broken edit is refused; the previous generation stays in force.
+    std::fs::write(w.policies.join("new.yaml"), "apiVersion: config.openshift.io/v1\nkind: ClusterImagePolicy\nmetadata: {name: late}\nspec: {scopes: [\"not a scope\"]}\n").unwrap();
+    let start = Instant::now();
+    while !w
+        .metrics()
+        .contains("sigward_policy_reloads_total{result=\"error\"} 1")
+    {
+        assert!(start.elapsed() < Duration::from_secs(10), "{}", w.metrics());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(w.review("/validate", &review())["allowed"], false);
+    assert!(w.metrics().contains("sigward_policy_generation 2"));
+}
+
+#[test]
+fn serving_certificate_is_reloaded() {
+    let p = peers!("serving_certificate_is_reloaded");
+    let s = setup(&p);
+    let dir = s.dir.join(unique("tls-reload"));
+    let (_, cert0, key0) = make_tls(&dir.join("first"), "first");
+    let (ca1, cert1, key1) = make_tls(&dir.join("second"), "second");
+    let live_cert = dir.join("tls.crt");
+    let live_key = dir.join("tls.key");
+    std::fs::copy(&cert0, &live_cert).unwrap();
+    std::fs::copy(&key0, &live_key).unwrap();
+    let w = Webhook::start_with_tls(s, &[], &[], &live_cert, &live_key);
+    // A fresh client per try: no pooled connection from before the rotation.
+    let try_second = || {
+        w.runtime.block_on(async {
+            client_for(&ca1)
+                .get(format!("{}/healthz", w.url))
+                .send()
+                .await
+                .is_ok()
+        })
+    };
+    assert!(!try_second(), "the second CA must not be trusted yet");
+    std::fs::copy(&key1, &live_key).unwrap();
+    std::fs::copy(&cert1, &live_cert).unwrap();
+    let start = Instant::now();
+    while !try_second() {
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "certificate not reloaded: {}",
+            w.metrics()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn concurrent_reviews_share_one_verification_and_repeat_reviews_hit_the_cache() {
+    let p = peers!("concurrent_reviews_share_one_verification_and_repeat_reviews_hit_the_cache");
+    let s = setup(&p);
+    let w = Webhook::start(&p, &standard_policies(s), &[]);
+    w.wait_ready();
+    let Some(pod) = fixture("01-") else { return };
+    let body = serde_json::to_vec(&with_images(pod, &s.by_cosign)).unwrap();
+    let responses = w.runtime.block_on(async {
+        let posts = (0..16).map(|_| {
+            w.client
+                .post(format!("{}/validate", w.url))
+                .body(body.clone())
+                .send()
+        });
+        futures_util::future::join_all(posts).await
+    });
+    for r in responses {
+        assert_eq!(r.unwrap().status(), 200);
+    }
+    let metrics = w.metrics();
+    let count = |name: &str| -> u64 {
+        metrics
+            .lines()
+            .find(|l| l.starts_with(name))
+            .and_then(|l| l.rsplit(' ').next())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("{name} missing:\n{metrics}"))
+    };
+    // 16 reviews of one image: one verification; the rest joined it or hit its verdict.
+    assert_eq!(
+        count("sigward_cache_requests_total{cache=\"verdict\",result=\"miss\"}"),
+        1,
+        "{metrics}"
+    );
+    let shared = count("sigward_cache_requests_total{cache=\"verdict\",result=\"hit\"}")
+        + count("sigward_cache_requests_total{cache=\"verdict\",result=\"joined\"}");
+    assert_eq!(shared, 15, "{metrics}");
+    assert_eq!(count("sigward_admission_reviews_total{endpoint=\"validate\",kind=\"Pod\",operation=\"CREATE\",decision=\"allowed\"}"), 16);
+    // A pinned digest costs at most the .sig manifest and its payload once, then nothing.
+    let registry = count("sigward_registry_requests_total");
+    assert!(
+        registry <= 5,
+        "{registry} registry requests for one image:\n{metrics}"
+    );
+}
+
+#[test]
+fn not_ready_until_policies_load_and_denies_meanwhile() {
+    let p = peers!("not_ready_until_policies_load_and_denies_meanwhile");
+    let s = setup(&p);
+    let broken = "apiVersion: config.openshift.io/v1\nkind: ClusterImagePolicy\nmetadata: {name: broken}\nspec:\n  scopes: [\"example.com/x\"]\n  policy:\n    rootOfTrust: {policyType: PublicKey, publicKey: {keyData: bm90IGEga2V5}}\n";
+    let w = Webhook::start(&p, &[("broken.yaml", broken.to_string())], &[]);
+    std::thread::sleep(Duration::from_millis(300));
+    let (status, body) = w.get("/readyz");
+    assert_eq!(status, 503, "{body}");
+    assert!(body.contains("broken.yaml:1"), "{body}");
+    assert_eq!(w.get("/healthz").0, 200);
+    let Some(pod) = fixture("01-") else { return };
+    let message = denial_message(&w.review("/validate", &pod));
+    assert!(message.contains("no valid policies in force"), "{message}");
+    // Fixing the file makes it ready.
+    std::fs::write(
+        w.policies.join("broken.yaml"),
+        key_cip("fixed", &["example.com/x"], &s.sigward_pub, ""),
+    )
+    .unwrap();
+    w.wait_ready();
+    assert_eq!(w.review("/validate", &pod)["allowed"], true);
+}
+
+#[test]
+fn dry_run_reviews_get_the_same_answer() {
+    let p = peers!("dry_run_reviews_get_the_same_answer");
+    let s = setup(&p);
+    let w = Webhook::start(&p, &standard_policies(s), &[]);
+    w.wait_ready();
+    let Some(pod) = fixture("01-") else { return };
+    for (image, allowed) in [(&s.by_sigward, true), (&s.unsigned, false)] {
+        let mut r = with_images(pod.clone(), image);
+        r["request"]["dryRun"] = json!(true);
+        r["request"]["options"]["dryRun"] = json!(["All"]);
+        assert_eq!(w.review("/validate", &r)["allowed"], allowed);
+    }
+}
+
+#[test]
+fn policy_lint_and_test_commands() {
+    let p = peers!("policy_lint_and_test_commands");
+    let s = setup(&p);
+    let dir = workdir("policy-cli");
+    let good = dir.join("good.yaml");
+    std::fs::write(
+        &good,
+        key_cip(
+            "ok",
+            &[&format!("{}/by-sigward", s.prefix)],
+            &s.sigward_pub,
+            "",
+        ),
+    )
+    .unwrap();
+    let out = run(p.sigward().args(["policy", "lint"]).arg(&good));
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "1 policies OK");
+    let bad = dir.join("bad.yaml");
+    std::fs::write(
+        &bad,
+        format!(
+            "{}---\n# a comment\napiVersion: config.openshift.io/v1\nkind: ClusterImagePolicy\nmetadata:\n  name: bad\n  annotations: {{sigward.dev/mode: loud}}\nspec:\n  scopes: [\"busybox\"]\n  policy: {{rootOfTrust: {{policyType: PublicKey}}}}\n",
+            key_cip("first", &["example.com/a"], &s.sigward_pub, "")
+        ),
+    )
+    .unwrap();
+    let out = p
+        .sigward()
+        .args(["policy", "lint"])
+        .arg(&bad)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let line = format!("{}:", bad.display());
+    assert!(stdout.lines().all(|l| l.starts_with(&line)), "{stdout}");
+    assert!(stdout.contains("sigward.dev/mode"), "{stdout}");
+    assert!(stdout.contains("busybox"), "{stdout}");
+    // `policy test`: the decision and why, exit status 1 on a denial.
+    let out = run(p
+        .sigward()
+        .args(["policy", "test", "--allow-http-registry", "--policy"])
+        .arg(&good)
+        .arg(&s.by_sigward));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains(": ALLOW"), "{stdout}");
+    assert!(stdout.contains(&s.by_sigward_digest), "{stdout}");
+    let out = p
+        .sigward()
+        .args(["policy", "test", "--allow-http-registry", "--policy"])
+        .arg(&good)
+        .arg(
+            s.unsigned
+                .replace("/unsigned", "/by-sigward")
+                .replace(":v1", ":nope"),
+        )
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).contains(": DENY"));
+}
+
+#[test]
+fn cosign_signatures_name_the_repository_so_the_default_identity_rule_refuses_them() {
+    let p =
+        peers!("cosign_signatures_name_the_repository_so_the_default_identity_rule_refuses_them");
+    let s = setup(&p);
+    // As on an OpenShift node: cosign writes `docker-reference: <repository>`, which
+    // MatchRepoDigestOrExact (the default) refuses for a tag; sigward writes `repo:tag`.
+    let scope = &s.prefix;
+    let policies = vec![(
+        "p.yaml",
+        format!(
+            "{}---\n{}",
+            key_cip(
+                "cosign-default",
+                &[&format!("{scope}/by-cosign")],
+                &s.cosign_pub,
+                ""
+            ),
+            key_cip(
+                "sigward-default",
+                &[&format!("{scope}/by-sigward")],
+                &s.sigward_pub,
+                ""
+            )
+        ),
+    )];
+    let w = Webhook::start(&p, &policies, &[]);
+    w.wait_ready();
+    let Some(pod) = fixture("01-") else { return };
+    let message = denial_message(&w.review("/validate", &with_images(pod.clone(), &s.by_cosign)));
+    assert!(message.contains("MatchRepoDigestOrExact"), "{message}");
+    assert!(
+        message.contains("none for this image's identity"),
+        "{message}"
+    );
+    assert_eq!(
+        w.review("/validate", &with_images(pod, &s.by_sigward))["allowed"],
+        true
+    );
+}
