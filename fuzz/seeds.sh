@@ -91,3 +91,20 @@ printf '%s' '{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.
 printf '%s' '{"schemaVersion":2,"mediaType":"application/vnd.docker.distribution.manifest.v2+json","config":{"mediaType":"application/vnd.docker.container.image.v1+json","size":1469,"digest":"'"$config"'"},"layers":[{"mediaType":"application/vnd.docker.image.rootfs.diff.tar.gzip","size":2207025,"digest":"'"$layer"'"}]}' | seed manifest docker-v2
 printf '%s' '{"schemaVersion":2,"mediaType":"application/vnd.docker.distribution.manifest.list.v2+json","manifests":[{"mediaType":"application/vnd.docker.distribution.manifest.v2+json","size":528,"digest":"'"$layer"'","platform":{"architecture":"amd64","os":"linux"}},{"mediaType":"application/vnd.docker.distribution.manifest.v2+json","size":528,"digest":"'"$digest"'","platform":{"architecture":"arm","os":"linux","variant":"v7"}}]}' | seed manifest docker-manifest-list
 printf '%s' '{"schemaVersion":1,"mediaType":"application/vnd.docker.distribution.manifest.v1+prettyjws"}' | seed manifest docker-v1-refused
+
+# admission_review: the AdmissionReview fixtures (request-only files wrapped in the v1 envelope).
+fixtures=${ADMISSION_FIXTURES:-/work/shared/fixtures/admission}
+for f in "$fixtures"/*.json; do
+    name=$(basename "$f" .json)
+    if python3 -c 'import json,sys; sys.exit(0 if "request" in json.load(open(sys.argv[1])) else 1)' "$f"; then
+        seed admission_review "$name" <"$f"
+    else
+        { printf '{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":'; cat "$f"; printf '}'; } |
+            seed admission_review "$name"
+    fi
+done
+
+# policy_file: the policy crate's test policies (both APIs).
+for f in "$root"/crates/policy/tests/data/*.yaml; do
+    seed policy_file "$(basename "$f" .yaml)" <"$f"
+done

@@ -11,10 +11,11 @@
    same treatment.
 2. Every kustomization: resources, components and patch files exist; rendered here in Python
    (resources, components, JSON 6902 patches, strategic-merge patches of maps and `$patch: delete`);
-   every patch must match a resource; each build (and each build plus each Component) is validated
-   like the files, then checked for consistency (webhook -> Service -> Pods, mounted Secrets and
-   ConfigMaps, CA injection, namespaces). With kubectl or kustomize on PATH the same builds are also
-   rendered by it and must equal the Python rendering.
+   every patch must match a resource; each build (and each build plus each Component, except for a
+   Kustomization of CRDs only) is validated like the files, then checked for consistency
+   (webhook -> Service -> Pods, mounted Secrets and ConfigMaps, CA injection, namespaces). With
+   kubectl or kustomize on PATH the same builds are also rendered by it and must equal the Python
+   rendering.
 Errors are printed as `path:document: message`; exit status 1 if there is any.
 """
 
@@ -566,6 +567,16 @@ def apply_patches(objs, d, kpath, k, rel):
     return objs
 
 
+def crd_only(base, rel):
+    """Whether a Kustomization renders only CustomResourceDefinitions (deploy/crds): such a bundle is
+    not combined with the Components, which patch the webhook installation."""
+    try:
+        objs = build(base, rel)
+    except (KustomizeError, yaml.YAMLError, OSError):
+        return False
+    return bool(objs) and all(o.get("kind") == "CustomResourceDefinition" for o in objs)
+
+
 def render_with_cli(overlay_dir, components):
     """Render with kubectl/kustomize (None if neither is installed). components: extra Component dirs."""
     if os.environ.get("SIGWARD_DEPLOY_NO_KUSTOMIZE_CLI"):
@@ -806,7 +817,8 @@ def main():
     comps = [d for d, kind in kust_dirs if kind == "Component"]
     for b in bases:
         builds.append((b, []))
-        builds += [(b, [c]) for c in comps]
+        if not crd_only(b, rel):
+            builds += [(b, [c]) for c in comps]
     n_builds, n_build_docs, cli_used = 0, 0, None
     for base, cs in builds:
         name = rel(base) + "".join(f" + {rel(c)}" for c in cs)

@@ -30,6 +30,10 @@ step "conformance and mutation summaries (the same tests, output shown)"
 cargo test --release -q -p sigward-cli --test conformance conformance_140_of_140 -- --nocapture 2>&1 | grep -E '^sigstore-conformance:'
 cargo test --release -q -p sigward-verify --test conformance_mutations -- --nocapture 2>&1 | grep -E '^mutation test:'
 
+step "deployment manifests: strict Kubernetes schemas, kustomize builds, CRDs (and the check's self-test)"
+bash scripts/check-deploy.sh
+bash scripts/check-deploy.sh --self-test
+
 step "fuzz targets: build, then 5 s of fuzzing each"
 bash scripts/fuzz.sh smoke 5
 

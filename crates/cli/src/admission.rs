@@ -96,6 +96,9 @@ pub enum PolicyCommand {
     Lint(LintArgs),
     /// Evaluate the policies against images, without a cluster: the decision and why.
     Test(Box<TestArgs>),
+    /// Print the CustomResourceDefinitions of the policy kinds sigward reads (OpenShift's
+    /// ClusterImagePolicy/ImagePolicy, sigstore's ClusterImagePolicy) as one YAML stream.
+    Crds(CrdsArgs),
 }
 
 /// `sigward policy lint`.
@@ -106,6 +109,15 @@ pub struct LintArgs {
     /// Policy files or directories.
     #[arg(required = true)]
     paths: Vec<PathBuf>,
+}
+
+/// `sigward policy crds`.
+#[derive(Debug, clap::Args)]
+pub struct CrdsArgs {
+    /// Instead of printing, write one file per CRD and a kustomization.yaml listing them into
+    /// this directory (deploy/crds in the repository).
+    #[arg(long)]
+    dir: Option<PathBuf>,
 }
 
 /// `sigward policy test`.
@@ -155,6 +167,20 @@ pub fn lint(args: &LintArgs) -> Result<(), String> {
     }
 }
 
+pub fn crds(args: &CrdsArgs) -> Result<(), String> {
+    let Some(dir) = &args.dir else {
+        let yaml = sigward_policy::crd::crds_yaml();
+        return std::io::Write::write_all(&mut std::io::stdout(), yaml.as_bytes())
+            .map_err(|e| format!("stdout: {e}"));
+    };
+    std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    for (name, text) in sigward_policy::crd::deploy_files() {
+        let path = dir.join(name);
+        std::fs::write(&path, text).map_err(|e| format!("{}: {e}", path.display()))?;
+    }
+    Ok(())
+}
+
 pub async fn test(args: Box<TestArgs>) -> Result<(), String> {
     let trust = Arc::new(args.policy.trust.load()?);
     let compiled = compile_paths(&args.policy.policies, Some(trust), 1)
@@ -180,7 +206,7 @@ pub async fn test(args: Box<TestArgs>) -> Result<(), String> {
                 None => println!(),
             }
         }
-        if verdict.policies.is_empty() && verdict.error.is_none() {
+        if verdict.policies.is_empty() && verdict.error.is_none() && !verdict.no_match_denied {
             println!("  no policy covers this image");
         }
         for c in &verdict.conflicts {

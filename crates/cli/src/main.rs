@@ -193,6 +193,7 @@ fn main() -> ExitCode {
         Command::VerifyBlob(args) => blob::verify_blob_command(&args),
         Command::Serve(args) => runtime.block_on(admission::serve(args)),
         Command::Policy(admission::PolicyCommand::Lint(args)) => admission::lint(&args),
+        Command::Policy(admission::PolicyCommand::Crds(args)) => admission::crds(&args),
         Command::Policy(admission::PolicyCommand::Test(args)) => {
             runtime.block_on(admission::test(args))
         }

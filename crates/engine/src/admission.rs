@@ -481,3 +481,102 @@ fn describe_signer(signer: &Signer) -> String {
         _ => "signer".into(),
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use sigward_policy::PolicyKind;
+
+    fn policy(name: &str, mode: EnforcementMode, result: Result<(), &str>) -> PolicyVerdict {
+        PolicyVerdict {
+            policy: PolicyRef {
+                kind: PolicyKind::ClusterImagePolicy,
+                namespace: None,
+                name: name.into(),
+            },
+            mode,
+            result: result
+                .map(|()| Accepted {
+                    authority: None,
+                    signer: "key k".into(),
+                    log_index: None,
+                })
+                .map_err(str::to_owned),
+        }
+    }
+
+    fn verdict(policies: Vec<PolicyVerdict>) -> ImageVerdict {
+        let reference = ImageReference::parse_docker_ref("reg.example/app:v1").unwrap();
+        ImageVerdict {
+            image: "reg.example/app:v1".into(),
+            reference: Some(reference),
+            digest: Some(Digest::sha256_of(b"manifest")),
+            policies,
+            error: None,
+            conflicts: Vec::new(),
+            no_match_denied: false,
+        }
+    }
+
+    #[test]
+    fn modes_decide_what_a_failure_does() {
+        use EnforcementMode::*;
+        assert_eq!(
+            verdict(vec![policy("a", Enforce, Ok(()))]).outcome(),
+            Outcome::Allow
+        );
+        assert_eq!(
+            verdict(vec![
+                policy("a", Enforce, Ok(())),
+                policy("b", Enforce, Err("unsigned")),
+                policy("c", Warn, Err("late")),
+            ])
+            .outcome(),
+            Outcome::Deny(vec!["ClusterImagePolicy b: unsigned".into()])
+        );
+        assert_eq!(
+            verdict(vec![
+                policy("w", Warn, Err("x")),
+                policy("a", Audit, Err("y"))
+            ])
+            .outcome(),
+            Outcome::AllowWithFindings {
+                warnings: vec!["ClusterImagePolicy w: x".into()],
+                audit: vec!["ClusterImagePolicy a: y".into()],
+            }
+        );
+        // No policy: the --no-match rule.
+        let mut none = verdict(vec![]);
+        assert_eq!(none.outcome(), Outcome::Allow);
+        none.no_match_denied = true;
+        assert!(matches!(none.outcome(), Outcome::Deny(_)));
+        // An unreadable reference is denied whatever the modes.
+        let mut broken = verdict(vec![policy("w", Warn, Ok(()))]);
+        broken.error = Some("bad".into());
+        assert_eq!(broken.outcome(), Outcome::Deny(vec!["bad".into()]));
+    }
+
+    #[test]
+    fn only_fully_verified_tags_are_pinned() {
+        use EnforcementMode::*;
+        let ok = verdict(vec![policy("a", Enforce, Ok(()))]);
+        let digest = Digest::sha256_of(b"manifest");
+        assert_eq!(
+            ok.pin().unwrap().to_string(),
+            format!("reg.example/app@{digest}")
+        );
+        // A warn-mode failure admits, but what was not verified is not pinned.
+        assert!(verdict(vec![
+            policy("a", Enforce, Ok(())),
+            policy("w", Warn, Err("x"))
+        ])
+        .pin()
+        .is_none());
+        assert!(verdict(vec![]).pin().is_none());
+        let mut pinned = ok.clone();
+        pinned.reference =
+            Some(ImageReference::parse_docker_ref(&format!("reg.example/app@{digest}")).unwrap());
+        assert!(pinned.pin().is_none());
+    }
+}

@@ -20,7 +20,11 @@
 //! rendering (`container_runtime_config_controller.go`) and containers/image's policy lookup
 //! (`docker/policyconfiguration/naming.go`) and reference matching
 //! (`signature/policy_reference_match.go`).
+//!
+//! [`crd`] generates the CustomResourceDefinitions of the three kinds from these types
+//! (`sigward policy crds`, checked in under `deploy/crds/`).
 
+pub mod crd;
 mod error;
 pub mod extensions;
 mod glob;
@@ -31,6 +35,7 @@ mod sigstore;
 mod sigstore_validate;
 mod validate;
 
+pub use crd::custom_resource_definitions;
 pub use error::{PemRule, PolicyError, PrefixRule, ScopeRule, SigstoreRule};
 pub use extensions::{EnforcementMode, SubjectOverride};
 pub use glob::{compile_glob, ggcr_name, glob_is_valid, glob_matches, SigstorePolicySet};
@@ -57,6 +62,8 @@ pub use validate::{
     MAX_OIDC_ISSUER_LEN, MAX_SCOPES, MAX_SCOPE_LEN, MIN_CA_DATA_LEN, MIN_KEY_DATA_LEN,
 };
 
+#[cfg(test)]
+mod crd_tests;
 #[cfg(test)]
 mod sigstore_tests;
 #[cfg(test)]

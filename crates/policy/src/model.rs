@@ -6,10 +6,15 @@ use std::fmt;
 use base64::Engine as _;
 use std::collections::BTreeMap;
 
+use schemars::JsonSchema;
 use serde::Deserialize;
 
 use crate::error::PolicyError;
 use crate::sigstore::{SigstorePolicy, SigstorePolicySpec, SIGSTORE_API_VERSIONS};
+use crate::validate::{
+    MAX_EMAIL_LEN, MAX_HOSTNAME_LEN, MAX_KEY_DATA_LEN, MAX_OIDC_ISSUER_LEN, MAX_SCOPES,
+    MAX_SCOPE_LEN, MIN_CA_DATA_LEN, MIN_KEY_DATA_LEN,
+};
 
 /// The only API group/version served for both kinds.
 pub const API_VERSION: &str = "config.openshift.io/v1";
@@ -69,29 +74,45 @@ pub struct Policy {
 }
 
 /// `spec` of both kinds.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ImagePolicySpec {
     /// `spec.scopes`: image scopes this policy applies to (most specific scope wins).
+    #[schemars(length(max = MAX_SCOPES), inner(length(max = MAX_SCOPE_LEN)))]
+    #[schemars(extend("x-kubernetes-list-type" = "set"))]
     pub scopes: Vec<String>,
     /// `spec.policy`: what a signature must satisfy.
     pub policy: ImageSigstoreVerificationPolicy,
 }
 
 /// `spec.policy`.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ImageSigstoreVerificationPolicy {
     /// `rootOfTrust`: the keys or CAs signatures must chain to.
     pub root_of_trust: PolicyRootOfTrust,
-    /// `signedIdentity`; `None` means `MatchRepoDigestOrExact`.
+    /// `signedIdentity`; `MatchRepoDigestOrExact` when omitted.
     #[serde(default)]
     pub signed_identity: Option<PolicyIdentity>,
 }
 
 /// `spec.policy.rootOfTrust`, a union discriminated by `policyType`.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
+#[schemars(extend("x-kubernetes-validations" = [
+    {
+        "rule": "self.policyType == 'PublicKey' ? has(self.publicKey) : !has(self.publicKey)",
+        "message": "publicKey is required when policyType is PublicKey, and forbidden otherwise",
+    },
+    {
+        "rule": "self.policyType == 'FulcioCAWithRekor' ? has(self.fulcioCAWithRekor) : !has(self.fulcioCAWithRekor)",
+        "message": "fulcioCAWithRekor is required when policyType is FulcioCAWithRekor, and forbidden otherwise",
+    },
+    {
+        "rule": "self.policyType == 'PKI' ? has(self.pki) : !has(self.pki)",
+        "message": "pki is required when policyType is PKI, and forbidden otherwise",
+    },
+]))]
 pub struct PolicyRootOfTrust {
     /// `policyType`: which of the three members must be set.
     pub policy_type: PolicyType,
@@ -107,7 +128,7 @@ pub struct PolicyRootOfTrust {
 }
 
 /// `rootOfTrust.policyType`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize, JsonSchema)]
 pub enum PolicyType {
     /// A sigstore public key.
     PublicKey,
@@ -135,6 +156,21 @@ impl fmt::Display for PolicyType {
 #[serde(transparent)]
 pub struct EncodedBytes(pub String);
 
+impl JsonSchema for EncodedBytes {
+    fn inline_schema() -> bool {
+        true
+    }
+
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "EncodedBytes".into()
+    }
+
+    /// OpenAPI's `[]byte`: a base64 string.
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({ "type": "string", "format": "byte" })
+    }
+}
+
 impl EncodedBytes {
     /// Decodes like Go's `encoding/json` (`base64.StdEncoding`, which skips `\r` and `\n`).
     pub fn decode(&self) -> Result<Vec<u8>, base64::DecodeError> {
@@ -159,70 +195,94 @@ impl fmt::Debug for EncodedBytes {
 }
 
 /// `rootOfTrust.publicKey`.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct PublicKey {
     /// `keyData`: base64 of a PEM `PUBLIC KEY`.
+    #[schemars(length(min = MIN_KEY_DATA_LEN, max = MAX_KEY_DATA_LEN))]
     pub key_data: EncodedBytes,
     /// `rekorKeyData`: base64 of the Rekor PEM `PUBLIC KEY`, if Rekor must be checked.
     #[serde(default)]
+    #[schemars(length(max = MAX_KEY_DATA_LEN))]
     pub rekor_key_data: Option<EncodedBytes>,
 }
 
 /// `rootOfTrust.fulcioCAWithRekor`.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct FulcioCaWithRekor {
     /// `fulcioCAData`: base64 of the Fulcio PEM `CERTIFICATE`.
     #[serde(rename = "fulcioCAData")]
+    #[schemars(length(max = MAX_KEY_DATA_LEN))]
     pub fulcio_ca_data: EncodedBytes,
     /// `rekorKeyData`: base64 of the Rekor PEM `PUBLIC KEY` (required here).
+    #[schemars(length(max = MAX_KEY_DATA_LEN))]
     pub rekor_key_data: EncodedBytes,
     /// `fulcioSubject`: the OIDC issuer and email the certificate must carry.
     pub fulcio_subject: PolicyFulcioSubject,
 }
 
 /// `fulcioCAWithRekor.fulcioSubject`.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct PolicyFulcioSubject {
     /// `oidcIssuer`: a URL.
+    #[schemars(length(max = MAX_OIDC_ISSUER_LEN))]
     pub oidc_issuer: String,
     /// `signedEmail`: the email SAN.
+    #[schemars(length(max = MAX_EMAIL_LEN))]
     pub signed_email: String,
 }
 
 /// `rootOfTrust.pki`.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Pki {
     /// `caRootsData`: base64 of a PEM bundle of root certificates.
     #[serde(rename = "caRootsData")]
+    #[schemars(length(min = MIN_CA_DATA_LEN, max = MAX_KEY_DATA_LEN))]
     pub ca_roots_data: EncodedBytes,
     /// `caIntermediatesData`: base64 of a PEM bundle of intermediates.
     #[serde(default, rename = "caIntermediatesData")]
+    #[schemars(length(min = MIN_CA_DATA_LEN, max = MAX_KEY_DATA_LEN))]
     pub ca_intermediates_data: Option<EncodedBytes>,
     /// `pkiCertificateSubject`: the SAN email and/or hostname required.
     pub pki_certificate_subject: PkiCertificateSubject,
 }
 
 /// `pki.pkiCertificateSubject`; at least one member must be set.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
+#[schemars(extend("x-kubernetes-validations" = [{
+    "rule": "has(self.email) || has(self.hostname)",
+    "message": "at least one of email or hostname must be set in pkiCertificateSubject",
+}]))]
 pub struct PkiCertificateSubject {
     /// `email`: must equal a SAN email.
     #[serde(default)]
+    #[schemars(length(max = MAX_EMAIL_LEN))]
     pub email: Option<String>,
     /// `hostname`: must equal a SAN DNS name; may start with `*.`.
     #[serde(default)]
+    #[schemars(length(max = MAX_HOSTNAME_LEN))]
     pub hostname: Option<String>,
 }
 
 /// `spec.policy.signedIdentity`, a union discriminated by `matchPolicy`.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
+#[schemars(extend("x-kubernetes-validations" = [
+    {
+        "rule": "self.matchPolicy == 'ExactRepository' ? has(self.exactRepository) : !has(self.exactRepository)",
+        "message": "exactRepository is required when matchPolicy is ExactRepository, and forbidden otherwise",
+    },
+    {
+        "rule": "self.matchPolicy == 'RemapIdentity' ? has(self.remapIdentity) : !has(self.remapIdentity)",
+        "message": "remapIdentity is required when matchPolicy is RemapIdentity, and forbidden otherwise",
+    },
+]))]
 pub struct PolicyIdentity {
-    /// `matchPolicy`.
+    /// `matchPolicy`: how the identity a signature claims must relate to the image.
     pub match_policy: IdentityMatchPolicy,
     /// `exactRepository`, required iff `matchPolicy` is `ExactRepository`.
     #[serde(default)]
@@ -233,7 +293,7 @@ pub struct PolicyIdentity {
 }
 
 /// `signedIdentity.matchPolicy`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize, JsonSchema)]
 pub enum IdentityMatchPolicy {
     /// Exact reference for tags, same repository for digests (the default).
     MatchRepoDigestOrExact,
@@ -257,20 +317,23 @@ impl fmt::Display for IdentityMatchPolicy {
 }
 
 /// `signedIdentity.exactRepository`.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct PolicyMatchExactRepository {
     /// `repository`: a repository name without tag or digest.
+    #[schemars(length(max = MAX_SCOPE_LEN))]
     pub repository: String,
 }
 
 /// `signedIdentity.remapIdentity`.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct PolicyMatchRemapIdentity {
     /// `prefix`: matched against the image's full name.
+    #[schemars(length(max = MAX_SCOPE_LEN))]
     pub prefix: String,
     /// `signedPrefix`: what `prefix` is replaced with before comparing.
+    #[schemars(length(max = MAX_SCOPE_LEN))]
     pub signed_prefix: String,
 }
 

@@ -5,6 +5,7 @@
 use std::collections::BTreeMap;
 
 use regex::Regex;
+use schemars::JsonSchema;
 use serde::Deserialize;
 
 use crate::model::PolicyRef;
@@ -33,7 +34,7 @@ pub struct SigstorePolicy {
 }
 
 /// `spec` of the sigstore `ClusterImagePolicy`.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct SigstorePolicySpec {
     /// `images`: globs over the full image reference; at least one is required.
@@ -54,15 +55,18 @@ pub struct SigstorePolicySpec {
 }
 
 /// `spec.images[]`.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, JsonSchema)]
 pub struct ImagePattern {
     /// `glob`: see [`glob_matches`](crate::glob_matches).
     #[serde(default)]
+    #[schemars(
+        description = "`glob` over the full image reference (`*` within a path segment, `**` across segments)."
+    )]
     pub glob: String,
 }
 
 /// `spec.mode`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum PolicyMode {
     /// Failures deny admission.
@@ -73,11 +77,12 @@ pub enum PolicyMode {
 }
 
 /// `spec.authorities[]`: exactly one of `key`, `keyless`, `static`.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Authority {
     /// `name`; defaults to `authority-<index>` ([`SigstorePolicy::authority_name`]).
     #[serde(default)]
+    #[schemars(description = "`name`; defaults to `authority-<index>`.")]
     pub name: Option<String>,
     /// `key`: a public key (inline PEM, KMS URI or Secret).
     #[serde(default)]
@@ -90,6 +95,7 @@ pub struct Authority {
     pub static_: Option<StaticRef>,
     /// `source`: where signatures are stored (at most one entry).
     #[serde(default)]
+    #[schemars(length(max = 1))]
     pub source: Vec<Source>,
     /// `ctlog`: the Rekor transparency log.
     #[serde(default)]
@@ -106,7 +112,7 @@ pub struct Authority {
 }
 
 /// A `KeyRef` (`key` and `keyless.ca-cert`): exactly one of `data`, `secretRef`, `kms`.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct KeyRef {
     /// `data`: inline PEM (not base64).
@@ -124,7 +130,7 @@ pub struct KeyRef {
 }
 
 /// Core `SecretReference`.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, JsonSchema)]
 pub struct SecretReference {
     /// `name`.
     #[serde(default)]
@@ -135,7 +141,7 @@ pub struct SecretReference {
 }
 
 /// `authorities[].keyless`.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct KeylessRef {
     /// `url`: the Fulcio URL; exclusive with `ca-cert`.
@@ -156,7 +162,7 @@ pub struct KeylessRef {
 }
 
 /// `keyless.identities[]`: one of `issuer`/`issuerRegExp` and one of `subject`/`subjectRegExp`.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Identity {
     /// `issuer`: exact OIDC issuer.
@@ -174,9 +180,9 @@ pub struct Identity {
 }
 
 /// `authorities[].static`.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, JsonSchema)]
 pub struct StaticRef {
-    /// `action`.
+    /// `action`: `pass` or `fail`.
     pub action: StaticAction,
     /// `message`, reported on `fail`.
     #[serde(default)]
@@ -184,7 +190,7 @@ pub struct StaticRef {
 }
 
 /// `static.action`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum StaticAction {
     /// Always satisfied.
@@ -194,7 +200,7 @@ pub enum StaticAction {
 }
 
 /// `authorities[].source[]`.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Source {
     /// `oci`: registry or repository holding the signatures.
@@ -209,7 +215,7 @@ pub struct Source {
 }
 
 /// Core `LocalObjectReference`.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, JsonSchema)]
 pub struct LocalObjectReference {
     /// `name`.
     #[serde(default)]
@@ -217,7 +223,7 @@ pub struct LocalObjectReference {
 }
 
 /// `authorities[].ctlog`.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct TLog {
     /// `url` of Rekor.
@@ -229,7 +235,7 @@ pub struct TLog {
 }
 
 /// `authorities[].rfc3161timestamp`.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Rfc3161Timestamp {
     /// `trustRootRef`.
@@ -238,7 +244,7 @@ pub struct Rfc3161Timestamp {
 }
 
 /// `authorities[].attestations[]`.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Attestation {
     /// `name` (required).
@@ -253,7 +259,7 @@ pub struct Attestation {
 }
 
 /// `spec.policy` and `attestations[].policy`.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct PolicyBlock {
     /// `type`: `cue` or `rego` (required).
@@ -283,7 +289,7 @@ pub struct PolicyBlock {
 }
 
 /// `policy.configMapRef`.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, JsonSchema)]
 pub struct ConfigMapReference {
     /// `name`.
     #[serde(default)]
@@ -297,7 +303,7 @@ pub struct ConfigMapReference {
 }
 
 /// `policy.remote`.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, JsonSchema)]
 pub struct RemotePolicy {
     /// `url` (https).
     #[serde(default)]
@@ -308,7 +314,7 @@ pub struct RemotePolicy {
 }
 
 /// `spec.match[]`: a group/version/resource with an optional label selector.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, JsonSchema)]
 pub struct MatchResource {
     /// `group`.
     #[serde(default)]
@@ -318,6 +324,9 @@ pub struct MatchResource {
     pub version: Option<String>,
     /// `resource`: one of [`MATCH_RESOURCES`](crate::MATCH_RESOURCES).
     #[serde(default)]
+    #[schemars(
+        description = "`resource`: one of replicasets, deployments, pods, cronjobs, jobs, statefulsets, daemonsets."
+    )]
     pub resource: Option<String>,
     /// `selector`.
     #[serde(default)]
@@ -325,7 +334,7 @@ pub struct MatchResource {
 }
 
 /// Core `LabelSelector`.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct LabelSelector {
     /// `matchLabels`.
@@ -337,7 +346,7 @@ pub struct LabelSelector {
 }
 
 /// Core `LabelSelectorRequirement`.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, JsonSchema)]
 pub struct LabelSelectorRequirement {
     /// `key`.
     pub key: String,

@@ -495,3 +495,124 @@ fn remap_identity() {
     let digest = r(&format!("mirror.io/vendor/app@{D}"));
     assert_eq!(identity_matches(&p, &digest, "vendor.com/app:any"), Ok(()));
 }
+
+fn annotated(mut p: Policy, key: &str, value: &str) -> Policy {
+    p.annotations.insert(key.into(), value.into());
+    p
+}
+
+#[test]
+fn additional_image_policies_add_to_the_cluster_floor() {
+    let cluster = cip("floor", &["reg.example.com/apps"]);
+    let plain = ip("override", "ns", &["reg.example.com/apps/web"]);
+    let extra = annotated(
+        ip("extra", "ns", &["reg.example.com/apps/web"]),
+        extensions::ADDITIONAL_ANNOTATION,
+        "true",
+    );
+    let set = PolicySet::new(vec![cluster, plain, extra]).unwrap();
+    let Selection::Match {
+        requirements,
+        conflicts,
+        ..
+    } = set.select("ns", &r("reg.example.com/apps/web:v1")).unwrap()
+    else {
+        panic!("no match");
+    };
+    let names: Vec<&str> = requirements.iter().map(|p| p.id.name.as_str()).collect();
+    // The plain ImagePolicy conflicts (dropped, reported); the additional one is ANDed.
+    assert_eq!(names, vec!["floor", "extra"]);
+    assert_eq!(conflicts.len(), 1);
+    assert_eq!(conflicts[0].image_policy.name, "override");
+    // Elsewhere in the namespace, and in other namespaces, nothing is added.
+    let Selection::Match { requirements, .. } =
+        set.select("ns", &r("reg.example.com/apps/api:v1")).unwrap()
+    else {
+        panic!("no match");
+    };
+    assert_eq!(requirements.len(), 1);
+    let Selection::Match { requirements, .. } = set
+        .select("other", &r("reg.example.com/apps/web:v1"))
+        .unwrap()
+    else {
+        panic!("no match");
+    };
+    assert_eq!(requirements.len(), 1);
+    // With no cluster scope, an additional policy applies on its own.
+    let alone = annotated(
+        ip("alone", "ns", &["elsewhere.example.com/x"]),
+        extensions::ADDITIONAL_ANNOTATION,
+        "true",
+    );
+    let set = PolicySet::new(vec![alone]).unwrap();
+    assert!(matches!(
+        set.select("ns", &r("elsewhere.example.com/x:1")).unwrap(),
+        Selection::Match {
+            scope: "elsewhere.example.com/x",
+            ..
+        }
+    ));
+}
+
+#[test]
+fn sigward_annotations_are_validated() {
+    let modes = [
+        ("enforce", EnforcementMode::Enforce),
+        ("warn", EnforcementMode::Warn),
+        ("audit", EnforcementMode::Audit),
+    ];
+    for (value, mode) in modes {
+        let p = annotated(
+            cip("m", &["a.example.com"]),
+            extensions::MODE_ANNOTATION,
+            value,
+        );
+        assert_eq!(p.validate(), vec![]);
+        assert_eq!(p.enforcement_mode(), mode);
+    }
+    let p = annotated(
+        cip("m", &["a.example.com"]),
+        extensions::MODE_ANNOTATION,
+        "loud",
+    );
+    assert!(matches!(
+        p.validate().as_slice(),
+        [PolicyError::InvalidAnnotation {
+            annotation: "sigward.dev/mode",
+            ..
+        }]
+    ));
+    // Fails closed: an unreadable mode enforces.
+    assert_eq!(p.enforcement_mode(), EnforcementMode::Enforce);
+    let p = annotated(
+        cip("c", &["a.example.com"]),
+        extensions::ADDITIONAL_ANNOTATION,
+        "true",
+    );
+    assert_eq!(p.validate().len(), 1, "only on an ImagePolicy");
+    assert!(!p.is_additional());
+    // The keyless subject overrides need a FulcioCAWithRekor root and a valid regexp.
+    let p = annotated(
+        cip("k", &["a.example.com"]),
+        extensions::SUBJECT_URI_ANNOTATION,
+        "https://x",
+    );
+    assert_eq!(p.validate().len(), 1);
+    let keyless = parse_policies(KEY).unwrap().remove(1);
+    assert_eq!(
+        keyless.spec.policy.root_of_trust.policy_type,
+        PolicyType::FulcioCaWithRekor
+    );
+    let p = annotated(keyless.clone(), extensions::SUBJECT_REGEXP_ANNOTATION, "(");
+    assert_eq!(p.validate().len(), 1);
+    let p = annotated(
+        keyless,
+        extensions::SUBJECT_REGEXP_ANNOTATION,
+        "@example\\.com$",
+    );
+    assert_eq!(p.validate(), vec![]);
+    assert_eq!(
+        p.subject_override(),
+        Some(SubjectOverride::Regexp("@example\\.com$".into()))
+    );
+}

@@ -181,7 +181,7 @@ pub enum Error {
     MissingCertificate,
 
     /// A signature without the transparency-log entry the policy requires.
-    #[error("signature has no transparency-log entry (dev.sigstore.cosign/bundle); pass --insecure-ignore-tlog to accept signatures that were never logged")]
+    #[error("signature has no transparency-log entry (dev.sigstore.cosign/bundle), and the trust in use requires one (sign with the log, or trust the key without it: `--insecure-ignore-tlog` for sigward verify, no rekorKeyData / no ctlog in a policy)")]
     MissingTlogEntry,
 
     /// The Rekor bundle annotation cannot be read.

@@ -157,7 +157,7 @@ pub fn render(server: &ServerMetrics, enforcer: Option<&Enforcer>) -> String {
         counter(
             &mut out,
             "sigward_registry_auth_requests_total",
-            "Registry token requests.",
+            "Registry authentication round trips: /v2/ pings and token requests.",
             client.auth_requests(),
         );
         counter(

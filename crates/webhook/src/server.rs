@@ -424,9 +424,14 @@ pub async fn serve(engine: Engine, config: ServeConfig) -> Result<(), ServeError
                         _ => return,
                     };
                     let service = hyper_util::service::TowerToHyperService::new(app);
-                    let builder = hyper_util::server::conn::auto::Builder::new(
+                    let mut builder = hyper_util::server::conn::auto::Builder::new(
                         hyper_util::rt::TokioExecutor::new(),
                     );
+                    // A client that opens a connection and trickles its headers is dropped.
+                    builder
+                        .http1()
+                        .timer(hyper_util::rt::TokioTimer::new())
+                        .header_read_timeout(Duration::from_secs(10));
                     let connection = builder
                         .serve_connection_with_upgrades(hyper_util::rt::TokioIo::new(tls), service)
                         .into_owned();
