@@ -8,9 +8,12 @@
 #                              API, cargo install, 1-2.5 min once); helper $DIR/bin/mkoci;
 #                              npm packages of scripts/peers/package.json (+ lock) into $DIR/npm: @sigstore/mock
 #                              0.12.1, oauth2-mock-server 8.2.3, sigstore-js 4.1.1, @sigstore/cli 0.8.1, @sigstore/oci
-#                              0.4.0 (Node 20 caps these versions); sigstore-python 4.5.1 in the venv $DIR/venv.
+#                              0.4.0 (Node 20 caps these versions); sigstore-python 4.5.1 in the venv $DIR/venv;
+#                              etcd 3.4 (apt etcd-server, its service is not started) and kube-apiserver v1.36.3
+#                              built from the Go module proxy into $DIR/bin (go >= 1.26; about 6 min and 1.9 GB RAM
+#                              once, seconds with warm Go caches: go env GOMODCACHE GOCACHE).
 #   scripts/peers.sh start [NAME...]
-#                              CA + server cert + htpasswd (once), then (default: all six peers)
+#                              CA + server cert + htpasswd (once), then (default: all seven peers)
 #                                registry-tls   TLS + basic auth distribution 2.8   127.0.0.1:${SIGWARD_REGISTRY_TLS_PORT:-5443}
 #                                registry-http  plain HTTP distribution 2.8          127.0.0.1:${SIGWARD_REGISTRY_HTTP_PORT:-5001}
 #                                registry-http-auth  plain HTTP + basic auth distribution 2.8  127.0.0.1:${SIGWARD_REGISTRY_HTTP_AUTH_PORT:-5003}
@@ -19,14 +22,19 @@
 #                                sigstore       Fulcio (v1+v2) + Rekor (v1+v2) + RFC3161 TSA 127.0.0.1:${SIGWARD_SIGSTORE_PORT:-8300}
 #                                               (@sigstore/mock); trust files in $DIR/run/sigstore/
 #                                oidc           OIDC provider (oauth2-mock-server)  127.0.0.1:${SIGWARD_OIDC_PORT:-8400}
+#                                kube           Kubernetes API server (kube-apiserver + etcd; no kubelet, scheduler or
+#                                               controllers: objects are stored, nothing runs) 127.0.0.1:${SIGWARD_KUBE_PORT:-6443},
+#                                               etcd 127.0.0.1:${SIGWARD_KUBE_ETCD_PORT:-2379} (+1 for its peer port);
+#                                               admin token, kubeconfig $DIR/kube/kubeconfig
 #                              and writes $DIR/env (source it). A peer that already runs is left alone; a registry
 #                              that is (re)started gets empty storage, a (re)started sigstore peer new keys and
-#                              new trust files (re-read them after every start).
+#                              new trust files (re-read them after every start), a (re)started kube peer an empty etcd.
 #   scripts/peers.sh id-token [EMAIL]   print an OIDC ID token (RS256 JWT, aud "sigstore", sub = email = EMAIL,
 #                              default sigward-test@example.com) from the running oidc peer
 #   scripts/peers.sh stop [NAME...] | restart [NAME...] | status | env
 #
-# DIR = ${SIGWARD_PEERS_DIR:-<repo>/.peers}. Pid files and logs: $DIR/run/<name>.{pid,log}.
+# DIR = ${SIGWARD_PEERS_DIR:-<repo>/.peers}. Pid files and logs: $DIR/run/<name>.{pid,log} (the kube peer is two
+# processes: kube-etcd and kube-apiserver).
 # Processes are only ever stopped through their pid files, never by name.
 set -euo pipefail
 
@@ -52,6 +60,17 @@ SIGSTORE_PORT=${SIGWARD_SIGSTORE_PORT:-8300}
 OIDC_PORT=${SIGWARD_OIDC_PORT:-8400}
 SIGSTORE_OUT=$RUN/sigstore       # trust files of the running sigstore peer
 DEFAULT_SUBJECT=sigward-test@example.com
+# Kubernetes: kube-apiserver built from k8s.io/kubernetes (its staging modules k8s.io/api, apiserver, ... are the
+# published v0.<minor>.<patch>), the newest release whose go.mod accepts go 1.26; etcd from Debian 12.
+KUBE_VERSION=v1.36.3
+KUBE_APISERVER=$BIN/kube-apiserver
+KUBE=$DIR/kube                   # certificates, keys, token file, kubeconfig
+KUBE_SRC=$DIR/src/kube-apiserver # the Go module the API server is built from
+KUBE_PORT=${SIGWARD_KUBE_PORT:-6443}
+KUBE_ETCD_PORT=${SIGWARD_KUBE_ETCD_PORT:-2379}   # client port; its peer port is the next one
+KUBE_START_TIMEOUT=${SIGWARD_KUBE_START_TIMEOUT:-90}   # seconds until /readyz answers 200
+KUBE_USER=sigward-admin          # in group system:masters
+KUBE_TOKEN=sigward-test-kube-admin-token
 # Small helper scripts use Debian's python3 (APT_PKGS below): a pyenv shim in PATH costs 0.15 s per call.
 PY=/usr/bin/python3; [ -x "$PY" ] || PY=python3
 export DEBIAN_FRONTEND=noninteractive DEBCONF_NOWARNINGS=yes
@@ -61,7 +80,7 @@ die() { printf 'peers: ERROR: %s\n' "$*" >&2; exit 1; }
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo env DEBIAN_FRONTEND=noninteractive DEBCONF_NOWARNINGS=yes "$@"; fi; }
 
 # ------------------------------------------------------------------------------------------ install
-APT_PKGS=(docker-registry apache2-utils openssl ca-certificates python3 curl debian-archive-keyring)
+APT_PKGS=(docker-registry apache2-utils openssl ca-certificates python3 curl debian-archive-keyring etcd-server)
 
 install_apt() {
   local missing=() p
@@ -71,7 +90,7 @@ install_apt() {
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
   done
   if [ ${#missing[@]} -eq 0 ]; then log "apt packages: present"; return 0; fi
-  # docker-registry's maintainer script would start a system-wide registry on *:5000; a
+  # docker-registry's (etcd-server's) maintainer script would start a system-wide registry on *:5000 (etcd on :2379); a
   # policy-rc.d that answers 101 stops that (Debian's documented way). Only ours is removed again.
   local policy=/usr/sbin/policy-rc.d own_policy=0
   if [ ! -e "$policy" ]; then
@@ -289,6 +308,48 @@ install_pip() {
   log "sigstore-python $("$VENV/bin/sigstore" --version | awk '{print $2}') installed in $((SECONDS - t0)) s"
 }
 
+kube_apiserver_ok() { [ -x "$KUBE_APISERVER" ] && [ "$("$KUBE_APISERVER" --version 2>/dev/null)" = "Kubernetes $KUBE_VERSION" ]; }
+
+# kube-apiserver from the Go module proxy: a module that requires k8s.io/kubernetes and replaces each of its
+# staging modules (its go.mod says "k8s.io/x => ./staging/src/k8s.io/x") by the published k8s.io/x v0.<minor>.<patch>.
+# The Go module and build caches are the machine's (go env GOMODCACHE GOCACHE): a rebuild in a fresh clone
+# on the same machine takes seconds.
+install_kube() {
+  command -v etcd >/dev/null || die "etcd missing (apt etcd-server)"
+  if kube_apiserver_ok; then log "kube-apiserver $KUBE_VERSION, $(etcd --version | sed -n 's/^etcd Version: /etcd /p'): present"; return 0; fi
+  command -v go >/dev/null || die "go missing: kube-apiserver $KUBE_VERSION is built with go >= 1.26"
+  local gov; gov=$(GOTOOLCHAIN=local go env GOVERSION)
+  if ! [[ $gov =~ ^go1\.([0-9]+) ]] || [ "${BASH_REMATCH[1]}" -lt 26 ]; then
+    die "$gov is too old: kube-apiserver $KUBE_VERSION needs go >= 1.26"
+  fi
+  local t0=$SECONDS staging=v0.${KUBE_VERSION#v1.} minor
+  minor=${KUBE_VERSION#v1.}; minor=${minor%%.*}
+  log "kube-apiserver $KUBE_VERSION: go build from the Go module proxy ($gov; about 6 min and 1.9 GB RAM on 2 cores when the Go caches are cold)"
+  rm -rf "$KUBE_SRC"; mkdir -p "$KUBE_SRC" "$BIN"
+  (
+    cd "$KUBE_SRC"
+    # GOTOOLCHAIN=local: never fetch another Go; -buildvcs=false: this dir may sit inside the sigward checkout.
+    export GOTOOLCHAIN=local GOFLAGS="-modcacherw -buildvcs=false" CGO_ENABLED=0 GOWORK=off
+    go mod init sigward.invalid/peers/kube-apiserver 2>/dev/null
+    go mod edit -go=1.26.0 -require="k8s.io/kubernetes@$KUBE_VERSION" -tool=k8s.io/kubernetes/cmd/kube-apiserver
+    local gomod m
+    gomod=$(go mod download -json "k8s.io/kubernetes@$KUBE_VERSION" | sed -n 's/^\t"GoMod": "\(.*\)",$/\1/p')
+    [ -s "$gomod" ] || die "go mod download k8s.io/kubernetes@$KUBE_VERSION failed"
+    sed -n 's#^[[:space:]]*\(k8s\.io/[A-Za-z0-9._-]*\) => \./staging/.*#\1#p' "$gomod" | while read -r m; do
+      go mod edit -replace="$m=$m@$staging"
+    done
+    grep -q "k8s.io/apiserver => k8s.io/apiserver $staging" go.mod || die "no staging replace directives found in $gomod"
+    go mod tidy >/dev/null 2>"$KUBE_SRC/tidy.log" || { tail -20 "$KUBE_SRC/tidy.log" >&2; die "go mod tidy failed in $KUBE_SRC"; }
+    local v=k8s.io/component-base/version
+    nice -n 10 go build -trimpath -o "$KUBE_APISERVER.tmp" -ldflags "-s -w -X $v.gitVersion=$KUBE_VERSION -X $v.gitMajor=1 \
+      -X $v.gitMinor=$minor -X $v.gitTreeState=clean -X $v.buildDate=1970-01-01T00:00:00Z" k8s.io/kubernetes/cmd/kube-apiserver \
+      || die "go build k8s.io/kubernetes/cmd/kube-apiserver@$KUBE_VERSION failed"
+  )
+  mv -f "$KUBE_APISERVER.tmp" "$KUBE_APISERVER"
+  kube_apiserver_ok || die "$KUBE_APISERVER --version does not say Kubernetes $KUBE_VERSION"
+  log "kube-apiserver $KUBE_VERSION built in $((SECONDS - t0)) s ($(du -m "$KUBE_APISERVER" | cut -f1) MB)"
+}
+
 cmd_install() {
   local t0=$SECONDS
   mkdir -p "$DIR" "$BIN" "$RUN"
@@ -298,6 +359,7 @@ cmd_install() {
   install_mkoci
   install_npm
   install_pip
+  install_kube
   log "install done in $((SECONDS - t0)) s (dir $DIR)"
 }
 
@@ -363,7 +425,7 @@ start_one() {
   fi
   rm -f "$pf"
   if port_open "$port"; then
-    die "$name: 127.0.0.1:$port is in use by a process this peers dir did not start (set SIGWARD_REGISTRY_*_PORT, SIGWARD_SIGSTORE_PORT, SIGWARD_OIDC_PORT)"
+    die "$name: 127.0.0.1:$port is in use by a process this peers dir did not start (set SIGWARD_REGISTRY_*_PORT, SIGWARD_SIGSTORE_PORT, SIGWARD_OIDC_PORT, SIGWARD_KUBE_PORT, SIGWARD_KUBE_ETCD_PORT)"
   fi
   local data=$RUN/$name/data
   rm -rf "$data"; mkdir -p "$data"
@@ -525,6 +587,100 @@ start_sigstore() {
   fi
 }
 
+# ------------------------------------------------------------------------------------------- kube
+# Serving certificate (signed by the peers' CA $PKI/ca.crt), service-account key pair, static token file.
+# Sets KUBE_PKI_NEW=1 when it made new files (a running API server then restarts to load them).
+ensure_kube_pki() {
+  KUBE_PKI_NEW=0
+  mkdir -p "$KUBE"
+  if [ ! -s "$KUBE/apiserver.crt" ] || ! openssl verify -CAfile "$PKI/ca.crt" "$KUBE/apiserver.crt" >/dev/null 2>&1; then
+    log "kube: new API server certificate (DNS:localhost, kubernetes.default.svc, IP:127.0.0.1) in $KUBE"
+    openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout "$KUBE/apiserver.key" \
+      -out "$KUBE/apiserver.csr" -subj '/CN=kube-apiserver' 2>/dev/null
+    printf '%s\n' 'subjectAltName=DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.cluster.local,IP:127.0.0.1' \
+      'basicConstraints=CA:FALSE' 'keyUsage=critical,digitalSignature' 'extendedKeyUsage=serverAuth' > "$KUBE/apiserver.ext"
+    openssl x509 -req -in "$KUBE/apiserver.csr" -CA "$PKI/ca.crt" -CAkey "$PKI/ca.key" -CAcreateserial \
+      -out "$KUBE/apiserver.crt" -days 825 -extfile "$KUBE/apiserver.ext" 2>/dev/null
+    rm -f "$KUBE/apiserver.csr" "$KUBE/apiserver.ext"
+    chmod 0600 "$KUBE/apiserver.key"
+    KUBE_PKI_NEW=1
+  fi
+  if [ ! -s "$KUBE/sa.pub" ] || ! openssl pkey -in "$KUBE/sa.key" -pubout 2>/dev/null | cmp -s - "$KUBE/sa.pub"; then
+    openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$KUBE/sa.key" 2>/dev/null
+    chmod 0600 "$KUBE/sa.key"
+    openssl pkey -in "$KUBE/sa.key" -pubout -out "$KUBE/sa.pub"
+    KUBE_PKI_NEW=1
+  fi
+  local tokens
+  tokens=$(printf '%s,%s,%s,"system:masters"' "$KUBE_TOKEN" "$KUBE_USER" "$KUBE_USER")
+  if [ "$(cat "$KUBE/tokens.csv" 2>/dev/null)" != "$tokens" ]; then
+    echo "$tokens" > "$KUBE/tokens.csv"; chmod 0600 "$KUBE/tokens.csv"; KUBE_PKI_NEW=1
+  fi
+}
+
+write_kubeconfig() {
+  write_if_changed "$KUBE/kubeconfig" 0600 <<EOF
+apiVersion: v1
+kind: Config
+clusters:
+- name: sigward-test
+  cluster:
+    server: https://127.0.0.1:$KUBE_PORT
+    certificate-authority-data: $(base64 -w0 "$PKI/ca.crt")
+users:
+- name: $KUBE_USER
+  user:
+    token: $KUBE_TOKEN
+contexts:
+- name: sigward-test
+  context: {cluster: sigward-test, user: $KUBE_USER}
+current-context: sigward-test
+EOF
+}
+
+kube-etcd_config() { :; }   # everything is on the command line; $2 (its data dir) is new and empty
+kube-apiserver_config() { rmdir "$2" "$(dirname "$2")" 2>/dev/null || true; }
+
+start_kube() {
+  ensure_kube_pki
+  local etcd_was_running=0 peer_port=$((KUBE_ETCD_PORT + 1)) data=$RUN/kube-etcd/data
+  running kube-etcd && etcd_was_running=1
+  PEER_MARK=$data start_one kube-etcd "$KUBE_ETCD_PORT" "http://127.0.0.1:$KUBE_ETCD_PORT/health" -- \
+    "$(command -v etcd)" --name sigward-kube --data-dir "$data" --logger zap --log-level warn \
+    --listen-client-urls "http://127.0.0.1:$KUBE_ETCD_PORT" --advertise-client-urls "http://127.0.0.1:$KUBE_ETCD_PORT" \
+    --listen-peer-urls "http://127.0.0.1:$peer_port" --initial-advertise-peer-urls "http://127.0.0.1:$peer_port" \
+    --initial-cluster "sigward-kube=http://127.0.0.1:$peer_port"
+  # An API server whose etcd was (re)started (empty) or whose certificate or keys changed starts anew.
+  if running kube-apiserver && { [ $etcd_was_running = 0 ] || [ "$KUBE_PKI_NEW" = 1 ]; }; then
+    log "kube-apiserver: etcd or its certificates are new: restarting it"
+    stop_one kube-apiserver
+  fi
+  local url=https://127.0.0.1:$KUBE_PORT/readyz
+  # No kubelet, scheduler or controller manager: objects are stored, nothing runs. The endpoint reconciler is
+  # off: the Endpoints of the "kubernetes" Service cannot hold 127.0.0.1 (it would log an error every 10 s).
+  START_TIMEOUT=$KUBE_START_TIMEOUT PEER_MARK=$KUBE_APISERVER start_one kube-apiserver "$KUBE_PORT" "$url" --cacert "$PKI/ca.crt" -- \
+    "$KUBE_APISERVER" --etcd-servers="http://127.0.0.1:$KUBE_ETCD_PORT" \
+    --bind-address=127.0.0.1 --advertise-address=127.0.0.1 --secure-port="$KUBE_PORT" \
+    --tls-cert-file="$KUBE/apiserver.crt" --tls-private-key-file="$KUBE/apiserver.key" --client-ca-file="$PKI/ca.crt" \
+    --token-auth-file="$KUBE/tokens.csv" --authorization-mode=Node,RBAC \
+    --service-account-key-file="$KUBE/sa.pub" --service-account-signing-key-file="$KUBE/sa.key" \
+    --service-account-issuer=https://kubernetes.default.svc.cluster.local \
+    --service-cluster-ip-range=10.0.0.0/24 --endpoint-reconciler-type=none --profiling=false
+  # start_one returns at the first HTTP answer; the API server is usable once /readyz says 200.
+  local deadline=$((SECONDS + KUBE_START_TIMEOUT))
+  until [ "$(http_code "$url" --cacert "$PKI/ca.crt")" = 200 ]; do
+    if ! running kube-apiserver || [ $SECONDS -ge $deadline ]; then
+      local why; why=$(curl -s --max-time 2 --cacert "$PKI/ca.crt" "$url?verbose" 2>&1 | grep -v '\[+\]' || true)
+      running kube-apiserver && stop_one kube-apiserver
+      die "kube-apiserver not ready within ${KUBE_START_TIMEOUT}s: $why
+last lines of $RUN/kube-apiserver.log:
+$(tail -n 15 "$RUN/kube-apiserver.log")"
+    fi
+    sleep 0.1
+  done
+  write_kubeconfig
+}
+
 write_env() {
   write_if_changed "$DIR/env" 0644 <<EOF
 # Written by scripts/peers.sh start: peers for sigward's integration tests (all on 127.0.0.1).
@@ -597,11 +753,26 @@ export SIGWARD_TEST_TSA_CHAIN='$SIGSTORE_OUT/tsa-chain.pem'
 export SIGWARD_TEST_SIGSTORE_PYTHON='$VENV/bin/sigstore'
 export SIGWARD_TEST_SIGSTORE_JS='$NPM/node_modules/.bin/sigstore'
 export SIGWARD_TEST_NODE_DIR='$NPM'
+# --- Kubernetes (peer "kube") ---
+# kube-apiserver $KUBE_VERSION built from its Go modules, on etcd $(etcd --version 2>/dev/null | sed -n 's/^etcd Version: //p'). No kubelet, scheduler or controllers:
+# objects are stored and admission runs (ValidatingAdmissionWebhook, MutatingAdmissionWebhook on), nothing is scheduled.
+# A (re)started kube peer has an empty etcd. TLS: serving cert signed by SIGWARD_TEST_KUBE_CA (the peers' CA, also
+# SIGWARD_TEST_REGISTRY_CA), SANs localhost, 127.0.0.1, kubernetes.default.svc. Auth: bearer token of user
+# $KUBE_USER in group system:masters (RBAC). A webhook for it: clientConfig.url https://127.0.0.1:PORT/validate
+# + caBundle (base64 of the CA of the webhook's cert); the API server calls it from 127.0.0.1.
+# kubectl: kubectl --kubeconfig \$SIGWARD_TEST_KUBECONFIG ... (/usr/bin/kubectl here is 1.32: it warns about the skew)
+export SIGWARD_TEST_KUBECONFIG='$KUBE/kubeconfig'
+export SIGWARD_TEST_KUBE_URL='https://127.0.0.1:$KUBE_PORT'
+export SIGWARD_TEST_KUBE_TOKEN='$KUBE_TOKEN'
+export SIGWARD_TEST_KUBE_CA='$PKI/ca.crt'
 EOF
 }
 
 # ------------------------------------------------------------------------ start/stop/status/env
-NAMES=(registry-tls registry-http registry-http-auth ferro oidc sigstore)   # start order (oidc before sigstore: its issuer goes in trust_config.json)
+NAMES=(registry-tls registry-http registry-http-auth ferro oidc sigstore kube)   # start order (oidc before sigstore: its issuer goes in trust_config.json)
+
+# procs NAME: the processes (pid files) of a peer, in start order.
+procs() { if [ "$1" = kube ]; then echo kube-etcd kube-apiserver; else echo "$1"; fi; }
 
 check_names() {
   local n a ok
@@ -633,6 +804,8 @@ cmd_start() {
       oidc|sigstore) if ! command -v node >/dev/null || [ ! -d "$NPM/node_modules/@sigstore/mock" ] \
                         || [ ! -d "$NPM/node_modules/oauth2-mock-server" ]; then
                        die "node or $NPM/node_modules missing: run $0 install"; fi ;;
+      kube) command -v etcd >/dev/null || die "etcd missing: run $0 install"
+            kube_apiserver_ok || die "$KUBE_APISERVER ($KUBE_VERSION) missing: run $0 install" ;;
     esac
   done
   mkdir -p "$RUN/registry-tls" "$RUN/registry-http" "$RUN/registry-http-auth" "$RUN/ferro"
@@ -650,6 +823,7 @@ cmd_start() {
                FERRO_OCI_LISTEN="127.0.0.1:$FERRO_PORT" FERRO_OCI_STORAGE_DIR="$RUN/ferro/data" RUST_LOG=warn "$FERRO" ;;
       oidc) start_oidc ;;
       sigstore) start_sigstore ;;
+      kube) start_kube ;;
     esac
   done
   write_env
@@ -660,7 +834,11 @@ cmd_stop() {
   local names i
   check_names "$@"
   mapfile -t names < <(selected "$@")
-  for ((i = ${#names[@]} - 1; i >= 0; i--)); do stop_one "${names[i]}"; done
+  local p ps
+  for ((i = ${#names[@]} - 1; i >= 0; i--)); do
+    read -r -a ps <<< "$(procs "${names[i]}")"
+    for ((p = ${#ps[@]} - 1; p >= 0; p--)); do stop_one "${ps[p]}"; done
+  done
 }
 
 # health_url NAME PORT: what status asks each peer.
@@ -670,12 +848,15 @@ health_url() {
     registry-http|registry-http-auth|ferro) echo "http://127.0.0.1:$2/v2/" ;;
     sigstore) echo "http://127.0.0.1:$2/healthz" ;;
     oidc) echo "http://127.0.0.1:$2/.well-known/openid-configuration" ;;
+    kube-etcd) echo "http://127.0.0.1:$2/health" ;;
+    kube-apiserver) echo "https://127.0.0.1:$2/readyz" ;;
   esac
 }
 
 cmd_status() {
-  local n port
-  for n in "${NAMES[@]}"; do
+  local n port all
+  all=$(for p in "${NAMES[@]}"; do procs "$p"; done)
+  for n in $all; do
     port=$(cat "$RUN/$n.port" 2>/dev/null || echo '?')
     if running "$n"; then
       printf '%-18s running  pid %-8s 127.0.0.1:%-6s HTTP %s  log %s\n' "$n" "$(cat "$(pidfile "$n")")" "$port" \

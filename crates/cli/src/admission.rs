@@ -34,7 +34,7 @@ impl From<NoMatchArg> for NoMatch {
 pub struct PolicyArgs {
     /// Policy file or directory of YAML/JSON files (repeatable): OpenShift ClusterImagePolicy /
     /// ImagePolicy and sigstore policy.sigstore.dev ClusterImagePolicy objects.
-    #[arg(long = "policy", required = true)]
+    #[arg(long = "policy")]
     policies: Vec<PathBuf>,
     /// Images no policy covers: allow (default, OpenShift semantics) or deny.
     #[arg(long, value_enum, default_value = "allow")]
@@ -84,6 +84,12 @@ pub struct ServeArgs {
     /// How often policy and certificate files are checked for changes.
     #[arg(long, value_parser = parse_duration, default_value = "2s")]
     reload_interval: Duration,
+    /// Cluster mode: also enforce the policy objects in the Kubernetes API (OpenShift
+    /// ClusterImagePolicy and ImagePolicy, sigstore ClusterImagePolicy), watched through the
+    /// in-cluster service account or KUBECONFIG, on top of the `--policy` files; and read
+    /// registries with each pod's pull secrets (its own, then its service account's).
+    #[arg(long)]
+    cluster: bool,
     #[command(flatten)]
     policy: PolicyArgs,
 }
@@ -134,8 +140,19 @@ pub struct TestArgs {
 }
 
 pub async fn serve(args: ServeArgs) -> Result<(), String> {
+    if args.policy.policies.is_empty() && !args.cluster {
+        return Err("give policies: --policy FILE_OR_DIR (repeatable), and/or --cluster".into());
+    }
     let trust = Arc::new(args.policy.trust.load()?);
     let client = args.policy.registry.client()?;
+    let (cluster, pull_secrets) = if args.cluster {
+        let cluster = sigward_cluster::Cluster::connect()
+            .await
+            .map_err(|e| e.to_string())?;
+        (Some(cluster.watch_policies()), Some(cluster))
+    } else {
+        (None, None)
+    };
     let config = ServeConfig {
         listen: args.listen,
         tls_cert: args.tls_cert,
@@ -145,6 +162,8 @@ pub async fn serve(args: ServeArgs) -> Result<(), String> {
         reload_interval: args.reload_interval,
         trust: Some(trust),
         enforcer: args.policy.enforcer_config(),
+        cluster,
+        pull_secrets,
     };
     sigward_webhook::serve(Engine::new(client), config)
         .await
@@ -182,6 +201,9 @@ pub fn crds(args: &CrdsArgs) -> Result<(), String> {
 }
 
 pub async fn test(args: Box<TestArgs>) -> Result<(), String> {
+    if args.policy.policies.is_empty() {
+        return Err("give policies: --policy FILE_OR_DIR (repeatable)".into());
+    }
     let trust = Arc::new(args.policy.trust.load()?);
     let compiled = compile_paths(&args.policy.policies, Some(trust), 1)
         .map_err(|errors| format!("the policies do not load:\n  {}", errors.join("\n  ")))?;

@@ -51,7 +51,7 @@ enum Command {
     VerifyBundle(blob::VerifyBundleArgs),
     /// Run the admission webhook: enforce image policies for kube-apiserver over HTTPS.
     Serve(admission::ServeArgs),
-    /// Check policy files, and evaluate them against images without a cluster.
+    /// Check policy files, evaluate them against images without a cluster, print the CRDs.
     #[command(subcommand)]
     Policy(admission::PolicyCommand),
 }

@@ -249,6 +249,20 @@ impl Enforcer {
         image: &str,
         budget: Duration,
     ) -> ImageVerdict {
+        self.evaluate_image_with(&self.engine, namespace, image, budget)
+            .await
+    }
+
+    /// [`Enforcer::evaluate_image`] with another engine, e.g. one whose registry client
+    /// authenticates with the pod's pull secrets. Verdicts are shared: they are about
+    /// signatures, which do not depend on who reads them.
+    pub async fn evaluate_image_with(
+        &self,
+        engine: &Engine,
+        namespace: &str,
+        image: &str,
+        budget: Duration,
+    ) -> ImageVerdict {
         let deadline = tokio::time::Instant::now() + budget;
         let late = || {
             format!(
@@ -285,7 +299,7 @@ impl Enforcer {
         if requirements.policies.is_empty() {
             return verdict;
         }
-        let resolved = tokio::time::timeout_at(deadline, self.resolve(&reference))
+        let resolved = tokio::time::timeout_at(deadline, self.resolve(engine, &reference))
             .await
             .unwrap_or_else(|_| Err(late()));
         let digest = match resolved {
@@ -311,7 +325,7 @@ impl Enforcer {
                 reference.to_string(),
                 digest.clone(),
             );
-            let engine = self.engine.clone();
+            let engine = engine.clone();
             let stats = self.stats.clone();
             let reference = reference.clone();
             let digest = digest.clone();
@@ -346,11 +360,11 @@ impl Enforcer {
         verdict
     }
 
-    async fn resolve(&self, reference: &ImageReference) -> Result<Digest, String> {
+    async fn resolve(&self, engine: &Engine, reference: &ImageReference) -> Result<Digest, String> {
         if let Some(d) = reference.digest() {
             return Ok(d.clone());
         }
-        let engine = self.engine.clone();
+        let engine = engine.clone();
         let stats = self.stats.clone();
         let image = reference.clone();
         let run = async move {

@@ -118,7 +118,7 @@ struct Inner {
     config: ClientConfig,
     registries: Mutex<HashMap<String, RegistryState>>,
     tokens: Mutex<HashMap<(String, String, Access), CachedToken>>,
-    stats: RequestStats,
+    stats: Arc<RequestStats>,
 }
 
 /// The host that serves a registry's API: Docker Hub's name differs from its API host.
@@ -157,9 +157,28 @@ impl RegistryClient {
                 config,
                 registries: Mutex::new(HashMap::new()),
                 tokens: Mutex::new(HashMap::new()),
-                stats: RequestStats::default(),
+                stats: Arc::new(RequestStats::default()),
             }),
         })
+    }
+
+    /// The same client (connection pool, TLS, limits, counters) authenticating with these
+    /// Kubernetes pull secrets first ([`CredentialSource::pull_secrets`]); tokens are kept
+    /// apart from this client's, since the credentials differ.
+    ///
+    /// [`CredentialSource::pull_secrets`]: crate::credentials::CredentialSource::pull_secrets
+    pub fn with_pull_secrets(&self, pull_secrets: Vec<(String, Vec<u8>)>) -> RegistryClient {
+        let mut config = self.inner.config.clone();
+        config.credentials.pull_secrets = pull_secrets;
+        RegistryClient {
+            inner: Arc::new(Inner {
+                http: self.inner.http.clone(),
+                config,
+                registries: Mutex::new(HashMap::new()),
+                tokens: Mutex::new(HashMap::new()),
+                stats: self.inner.stats.clone(),
+            }),
+        }
     }
 
     /// Request counters.

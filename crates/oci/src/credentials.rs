@@ -50,6 +50,10 @@ pub struct CredentialSource {
     pub docker_config: Option<PathBuf>,
     /// Do not read any docker config (tests, or a webhook that gets pull secrets instead).
     pub ignore_docker_config: bool,
+    /// Kubernetes pull secrets, in order: (name, contents of `.dockerconfigjson` or the legacy
+    /// `.dockercfg`). The first with an entry for the registry wins; only their `auths` are
+    /// read (a secret never names a credential helper to run).
+    pub pull_secrets: Vec<(String, Vec<u8>)>,
 }
 
 impl CredentialSource {
@@ -60,6 +64,31 @@ impl CredentialSource {
                 username: username.clone(),
                 password: password.clone(),
             });
+        }
+        for (name, contents) in &self.pull_secrets {
+            let origin = Path::new(name);
+            let bad = |e: serde_json::Error| RegistryError::Credentials {
+                registry: registry.to_string(),
+                reason: format!("pull secret {name}: not a docker config: {e}"),
+            };
+            let value: serde_json::Value = serde_json::from_slice(contents).map_err(bad)?;
+            // `.dockercfg` is the bare `auths` map.
+            let config: DockerConfig = if value.get("auths").is_some() {
+                serde_json::from_value(value).map_err(bad)?
+            } else {
+                DockerConfig {
+                    auths: serde_json::from_value(value).map_err(bad)?,
+                    ..DockerConfig::default()
+                }
+            };
+            let config = DockerConfig {
+                auths: config.auths,
+                ..DockerConfig::default()
+            };
+            match config.credential_for(registry, origin)? {
+                Credential::Anonymous => continue,
+                found => return Ok(found),
+            }
         }
         if self.ignore_docker_config {
             return Ok(Credential::Anonymous);
@@ -260,6 +289,59 @@ mod tests {
             },
             dir,
         )
+    }
+
+    #[test]
+    fn pull_secrets_come_first_and_never_run_helpers() {
+        let src = CredentialSource {
+            ignore_docker_config: true,
+            pull_secrets: vec![
+                (
+                    "ns/helper".into(),
+                    br#"{"auths":{},"credsStore":"evil","credHelpers":{"reg.example":"evil"}}"#
+                        .to_vec(),
+                ),
+                (
+                    "ns/legacy".into(),
+                    br#"{"https://reg.example/v1/":{"auth":"dTpw"}}"#.to_vec(),
+                ),
+                (
+                    "ns/modern".into(),
+                    br#"{"auths":{"reg.example":{"username":"x","password":"y"},
+                        "other.example":{"username":"o","password":"p"}}}"#
+                        .to_vec(),
+                ),
+            ],
+            ..Default::default()
+        };
+        // The legacy secret is listed before the modern one: it wins for reg.example.
+        assert_eq!(
+            src.credential_for("reg.example").unwrap(),
+            Credential::Basic {
+                username: "u".into(),
+                password: "p".into()
+            }
+        );
+        assert_eq!(
+            src.credential_for("other.example").unwrap(),
+            Credential::Basic {
+                username: "o".into(),
+                password: "p".into()
+            }
+        );
+        assert_eq!(
+            src.credential_for("third.example").unwrap(),
+            Credential::Anonymous
+        );
+        let broken = CredentialSource {
+            pull_secrets: vec![("ns/broken".into(), b"not json".to_vec())],
+            ..Default::default()
+        };
+        let e = broken
+            .credential_for("reg.example")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("pull secret ns/broken"), "{e}");
     }
 
     #[test]

@@ -16,7 +16,7 @@ fn hex_to_b64(hex: &str) -> Result<String, Error> {
         url: String::new(),
         reason: format!("inclusion proof hash {hex:?} is not hex"),
     };
-    if hex.len() % 2 != 0 {
+    if !hex.len().is_multiple_of(2) {
         return Err(bad());
     }
     let bytes: Option<Vec<u8>> = (0..hex.len())

@@ -8,7 +8,8 @@ use std::time::Duration;
 
 use sigward_engine::{Enforcer, ImageVerdict, Outcome};
 
-use crate::images::{images, ImageSite};
+use crate::credentials::PullSecrets;
+use crate::images::{images, pod_spec, ImageSite};
 use crate::review::{AdmissionRequest, AdmissionResponse, Operation};
 
 /// The annotation recording what was verified on an admitted object (`/mutate`).
@@ -51,9 +52,11 @@ fn describe(request: &AdmissionRequest) -> String {
     }
 }
 
-/// Decides `request` with `enforcer` within `budget`.
+/// Decides `request` with `enforcer` within `budget`; in cluster mode, registries are read
+/// with the pod's pull secrets.
 pub async fn decide(
     enforcer: &Enforcer,
+    pull_secrets: Option<&PullSecrets>,
     request: &AdmissionRequest,
     budget: Duration,
     endpoint: Endpoint,
@@ -99,6 +102,24 @@ pub async fn decide(
         );
     }
     let namespace = request.namespace.as_deref().unwrap_or_default();
+    let mut credential_warning = None;
+    let engine = match (
+        pull_secrets,
+        pod_spec(&request.kind.group, &request.kind.kind, object),
+    ) {
+        (Some(p), Some(spec)) if !to_check.is_empty() => {
+            match p.engine_for(namespace, spec).await {
+                Ok(engine) => engine,
+                Err(e) => {
+                    credential_warning =
+                        Some(format!("sigward: {e}; registries are read without them"));
+                    None
+                }
+            }
+        }
+        _ => None,
+    };
+    let engine = engine.as_ref().unwrap_or(enforcer.engine());
     // Each distinct image once, all concurrently.
     let mut distinct: Vec<&str> = to_check.iter().map(|s| s.image.as_str()).collect();
     distinct.sort_unstable();
@@ -107,7 +128,9 @@ pub async fn decide(
         futures_util::future::join_all(distinct.iter().map(|image| async move {
             (
                 *image,
-                enforcer.evaluate_image(namespace, image, budget).await,
+                enforcer
+                    .evaluate_image_with(engine, namespace, image, budget)
+                    .await,
             )
         }))
         .await
@@ -116,6 +139,7 @@ pub async fn decide(
 
     let mut denials = Vec::new();
     let mut response = AdmissionResponse::allow(uid);
+    response.warnings.extend(credential_warning);
     let mut seen_conflicts = HashSet::new();
     for site in &to_check {
         let Some(verdict) = verdicts.get(site.image.as_str()) else {

@@ -46,19 +46,31 @@ fn at<'a>(object: &'a Value, path: &[&str]) -> Option<&'a Value> {
 /// The images of `object` of kind `group`/`kind`. Unknown kinds are searched at the usual
 /// template paths; a kind with no pod spec has no images.
 pub fn images(group: &str, kind: &str, object: &Value) -> Vec<ImageSite> {
-    let paths: Vec<&[&str]> = match pod_spec_path(group, kind) {
-        Some(p) => vec![p],
-        None => FALLBACK_PATHS.to_vec(),
-    };
-    for path in paths {
-        if let Some(spec) = at(object, path).filter(|s| s.is_object()) {
-            let found = pod_spec_images(path, spec);
-            if !found.is_empty() || pod_spec_path(group, kind).is_some() {
-                return found;
-            }
-        }
+    match locate_pod_spec(group, kind, object) {
+        Some((path, spec)) => pod_spec_images(path, spec),
+        None => Vec::new(),
     }
-    Vec::new()
+}
+
+/// The pod spec of `object` (for its `imagePullSecrets` and `serviceAccountName`).
+pub fn pod_spec<'a>(group: &str, kind: &str, object: &'a Value) -> Option<&'a Value> {
+    locate_pod_spec(group, kind, object).map(|(_, spec)| spec)
+}
+
+fn locate_pod_spec<'a>(
+    group: &str,
+    kind: &str,
+    object: &'a Value,
+) -> Option<(&'static [&'static str], &'a Value)> {
+    if let Some(path) = pod_spec_path(group, kind) {
+        return at(object, path)
+            .filter(|s| s.is_object())
+            .map(|s| (path, s));
+    }
+    FALLBACK_PATHS.into_iter().find_map(|path| {
+        let spec = at(object, path).filter(|s| s.is_object())?;
+        (!pod_spec_images(path, spec).is_empty()).then_some((path, spec))
+    })
 }
 
 fn pod_spec_images(path: &[&str], spec: &Value) -> Vec<ImageSite> {

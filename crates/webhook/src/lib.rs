@@ -9,6 +9,7 @@
 //! for `warn` policies, audit annotations, and on `/mutate` a JSONPatch pinning verified tags
 //! to their digests and recording the signers in an annotation.
 
+pub mod credentials;
 pub mod decide;
 pub mod images;
 mod log;
@@ -18,4 +19,4 @@ pub mod server;
 pub mod sources;
 
 pub use decide::{decide, Endpoint, VERIFIED_ANNOTATION};
-pub use server::{compile_paths, serve, ServeConfig, ServeError};
+pub use server::{compile_paths, compile_sources, serve, ServeConfig, ServeError};

@@ -26,9 +26,13 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
+use sigward_cluster::{Cluster, Snapshot};
 use sigward_engine::{CompiledPolicies, Enforcer, EnforcerConfig, Engine};
+use sigward_policy::AnyPolicy;
 use sigward_verify::bundle::TrustMaterial;
+use tokio::sync::watch;
 
+use crate::credentials::PullSecrets;
 use crate::decide::{decide, Endpoint};
 use crate::log;
 use crate::metrics::{render, ServerMetrics};
@@ -54,6 +58,10 @@ pub struct ServeConfig {
     pub trust: Option<Arc<TrustMaterial>>,
     /// Caches and no-match behaviour.
     pub enforcer: EnforcerConfig,
+    /// Cluster mode: policy objects watched in the Kubernetes API, added to the files'.
+    pub cluster: Option<watch::Receiver<Snapshot>>,
+    /// Cluster mode: registry credentials from each pod's pull secrets.
+    pub pull_secrets: Option<Cluster>,
 }
 
 /// Why the server could not start.
@@ -110,6 +118,7 @@ pub fn load_certified_key(cert: &Path, key: &Path) -> Result<CertifiedKey, Strin
 
 struct AppState {
     enforcer: Enforcer,
+    pull_secrets: Option<PullSecrets>,
     metrics: ServerMetrics,
     ready: AtomicBool,
     not_ready: Mutex<String>,
@@ -151,7 +160,14 @@ async fn answer(state: &AppState, endpoint: Endpoint, body: &[u8]) -> Response {
     };
     let request = &review.request;
     let response = if state.ready.load(Ordering::Acquire) {
-        decide(&state.enforcer, request, state.budget, endpoint).await
+        decide(
+            &state.enforcer,
+            state.pull_secrets.as_ref(),
+            request,
+            state.budget,
+            endpoint,
+        )
+        .await
     } else {
         let reason = match state.not_ready.lock() {
             Ok(g) => g.clone(),
@@ -237,21 +253,40 @@ pub fn compile_paths(
     trust: Option<Arc<TrustMaterial>>,
     generation: u64,
 ) -> Result<CompiledPolicies, Vec<String>> {
+    compile_sources(paths, &[], trust, generation)
+}
+
+/// Compiles the policies under `paths` together with `cluster` ones (each with its origin,
+/// `resource namespace/name`); every error names its file and line, or its object.
+pub fn compile_sources(
+    paths: &[PathBuf],
+    cluster: &[(String, AnyPolicy)],
+    trust: Option<Arc<TrustMaterial>>,
+    generation: u64,
+) -> Result<CompiledPolicies, Vec<String>> {
     let (located, errors) = sources::load(paths);
     if !errors.is_empty() {
         return Err(errors.iter().map(ToString::to_string).collect());
     }
-    let policies = located.iter().map(|l| l.policy.clone()).collect();
+    let mut policies: Vec<AnyPolicy> = located.iter().map(|l| l.policy.clone()).collect();
+    policies.extend(cluster.iter().map(|(_, p)| p.clone()));
     CompiledPolicies::compile(policies, trust, generation).map_err(|errors| {
         errors
             .iter()
             .map(|e| {
-                let place = e
+                let file = e
                     .policy
                     .as_ref()
                     .and_then(|p| sources::locate(&located, p))
-                    .map(|l| format!("{}:{}: ", l.file.display(), l.line))
-                    .unwrap_or_default();
+                    .map(|l| format!("{}:{}: ", l.file.display(), l.line));
+                let object = || {
+                    let p = e.policy.as_ref()?;
+                    cluster
+                        .iter()
+                        .find(|(_, c)| c.id() == p)
+                        .map(|(origin, _)| format!("{origin}: "))
+                };
+                let place = file.or_else(object).unwrap_or_default();
                 format!("{place}{e}")
             })
             .collect()
@@ -268,7 +303,33 @@ fn file_fingerprint(paths: &[&Path]) -> u64 {
 }
 
 fn load_policies(config: &ServeConfig, generation: &mut u64, state: &AppState) {
-    match compile_paths(&config.policy_paths, config.trust.clone(), *generation + 1) {
+    let mut cluster = Vec::new();
+    if let Some(rx) = &config.cluster {
+        let snapshot = rx.borrow().clone();
+        if !snapshot.synced() {
+            if !state.ready.load(Ordering::Acquire) {
+                if let Ok(mut g) = state.not_ready.lock() {
+                    *g = format!(
+                        "policies in the Kubernetes API not listed yet: {}",
+                        snapshot.pending().join("; ")
+                    );
+                }
+            }
+            return;
+        }
+        let (policies, errors) = snapshot.policies();
+        if !errors.is_empty() {
+            refuse(state, &errors);
+            return;
+        }
+        cluster = policies;
+    }
+    match compile_sources(
+        &config.policy_paths,
+        &cluster,
+        config.trust.clone(),
+        *generation + 1,
+    ) {
         Ok(compiled) => {
             *generation += 1;
             let count = compiled.len();
@@ -286,19 +347,22 @@ fn load_policies(config: &ServeConfig, generation: &mut u64, state: &AppState) {
                 ],
             );
         }
-        Err(errors) => {
-            state
-                .metrics
-                .policy_reloads_failed
-                .fetch_add(1, Ordering::Relaxed);
-            for e in &errors {
-                log::error("policy refused", &[("error", e)]);
-            }
-            if !state.ready.load(Ordering::Acquire) {
-                if let Ok(mut g) = state.not_ready.lock() {
-                    *g = errors.join("; ");
-                }
-            }
+        Err(errors) => refuse(state, &errors),
+    }
+}
+
+/// A generation was refused: the previous one (if any) stays in force.
+fn refuse(state: &AppState, errors: &[String]) {
+    state
+        .metrics
+        .policy_reloads_failed
+        .fetch_add(1, Ordering::Relaxed);
+    for e in errors {
+        log::error("policy refused", &[("error", e)]);
+    }
+    if !state.ready.load(Ordering::Acquire) {
+        if let Ok(mut g) = state.not_ready.lock() {
+            *g = errors.join("; ");
         }
     }
 }
@@ -324,6 +388,10 @@ pub async fn serve(engine: Engine, config: ServeConfig) -> Result<(), ServeError
     let empty = CompiledPolicies::compile(Vec::new(), config.trust.clone(), 0)
         .map_err(|e| ServeError::Tls(format!("{e:?}")))?;
     let state = Arc::new(AppState {
+        pull_secrets: config
+            .pull_secrets
+            .clone()
+            .map(|cluster| PullSecrets::new(cluster, engine.clone())),
         enforcer: Enforcer::new(engine, empty, config.enforcer.clone()),
         metrics: ServerMetrics::default(),
         ready: AtomicBool::new(false),
@@ -362,13 +430,20 @@ pub async fn serve(engine: Engine, config: ServeConfig) -> Result<(), ServeError
         tokio::spawn(async move {
             let cert_paths = [config.tls_cert.as_path(), config.tls_key.as_path()];
             let mut cert_print = file_fingerprint(&cert_paths);
+            let cluster_version = || config.cluster.as_ref().map(|rx| rx.borrow().version);
+            let mut cluster_print = cluster_version();
             let mut interval = tokio::time::interval(config.reload_interval);
             interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
                 interval.tick().await;
                 let now = sources::fingerprint(&config.policy_paths);
-                if now != policy_print || !state.ready.load(Ordering::Acquire) {
+                let cluster_now = cluster_version();
+                if now != policy_print
+                    || cluster_now != cluster_print
+                    || !state.ready.load(Ordering::Acquire)
+                {
                     policy_print = now;
+                    cluster_print = cluster_now;
                     load_policies(&config, &mut generation, &state);
                 }
                 let now = file_fingerprint(&cert_paths);
