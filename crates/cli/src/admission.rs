@@ -173,9 +173,18 @@ pub async fn serve(args: ServeArgs) -> Result<(), String> {
 pub fn lint(args: &LintArgs) -> Result<(), String> {
     let trust = Arc::new(args.trust.load()?);
     match compile_paths(&args.paths, Some(trust), 1) {
-        Ok(compiled) => {
+        Ok((compiled, unenforceable)) if unenforceable.is_empty() => {
             println!("{} policies OK", compiled.len());
             Ok(())
+        }
+        Ok((_, unenforceable)) => {
+            for e in &unenforceable {
+                println!("{e}");
+            }
+            Err(format!(
+                "{} policies cannot be enforced by sigward (in force, each would deny every image it covers)",
+                unenforceable.len()
+            ))
         }
         Err(errors) => {
             for e in &errors {
@@ -205,8 +214,11 @@ pub async fn test(args: Box<TestArgs>) -> Result<(), String> {
         return Err("give policies: --policy FILE_OR_DIR (repeatable)".into());
     }
     let trust = Arc::new(args.policy.trust.load()?);
-    let compiled = compile_paths(&args.policy.policies, Some(trust), 1)
+    let (compiled, unenforceable) = compile_paths(&args.policy.policies, Some(trust), 1)
         .map_err(|errors| format!("the policies do not load:\n  {}", errors.join("\n  ")))?;
+    for e in &unenforceable {
+        println!("warning: {e} (it denies every image it covers)");
+    }
     let client = args.policy.registry.client()?;
     let enforcer = Enforcer::new(Engine::new(client), compiled, args.policy.enforcer_config());
     let mut denied = 0;

@@ -241,7 +241,7 @@ impl Webhook {
     /// listens (not until it is ready: some tests want it not ready).
     fn start(p: &Peers, policies: &[(&str, String)], extra: &[&str]) -> Webhook {
         let s = setup(p);
-        Self::start_with_tls(s, policies, extra, &s.cert, &s.key)
+        Self::start_with_tls(s, policies, extra, &s.cert, &s.key, &[])
     }
 
     fn start_with_tls(
@@ -250,6 +250,7 @@ impl Webhook {
         extra: &[&str],
         cert: &Path,
         key: &Path,
+        env: &[(&str, &str)],
     ) -> Webhook {
         let dir = s.dir.join(unique("policies"));
         std::fs::create_dir_all(&dir).unwrap();
@@ -258,6 +259,7 @@ impl Webhook {
         }
         let mut child = Command::new(env!("CARGO_BIN_EXE_sigward"))
             .env("DOCKER_CONFIG", "/nonexistent-sigward-test")
+            .envs(env.iter().copied())
             .args(["serve", "--listen", "127.0.0.1:0", "--allow-http-registry"])
             .arg("--tls-cert")
             .arg(cert)
@@ -999,7 +1001,7 @@ fn serving_certificate_is_reloaded() {
     let live_key = dir.join("tls.key");
     std::fs::copy(&cert0, &live_cert).unwrap();
     std::fs::copy(&key0, &live_key).unwrap();
-    let w = Webhook::start_with_tls(s, &[], &[], &live_cert, &live_key);
+    let w = Webhook::start_with_tls(s, &[], &[], &live_cert, &live_key, &[]);
     // A fresh client per try: no pooled connection from before the rotation.
     let try_second = || {
         w.runtime.block_on(async {
@@ -1075,24 +1077,67 @@ fn concurrent_reviews_share_one_verification_and_repeat_reviews_hit_the_cache() 
 fn not_ready_until_policies_load_and_denies_meanwhile() {
     let p = peers!("not_ready_until_policies_load_and_denies_meanwhile");
     let s = setup(&p);
-    let broken = "apiVersion: config.openshift.io/v1\nkind: ClusterImagePolicy\nmetadata: {name: broken}\nspec:\n  scopes: [\"example.com/x\"]\n  policy:\n    rootOfTrust: {policyType: PublicKey, publicKey: {keyData: bm90IGEga2V5}}\n";
-    let w = Webhook::start(&p, &[("broken.yaml", broken.to_string())], &[]);
+    // A scope the CRD refuses: the set cannot be matched at all, so nothing is in force.
+    let invalid = "apiVersion: config.openshift.io/v1\nkind: ClusterImagePolicy\nmetadata: {name: invalid}\nspec:\n  scopes: [\"not a scope\"]\n  policy:\n    rootOfTrust: {policyType: PublicKey, publicKey: {keyData: bm90IGEga2V5}}\n";
+    let w = Webhook::start(&p, &[("invalid.yaml", invalid.to_string())], &[]);
     std::thread::sleep(Duration::from_millis(300));
     let (status, body) = w.get("/readyz");
     assert_eq!(status, 503, "{body}");
-    assert!(body.contains("broken.yaml:1"), "{body}");
+    assert!(body.contains("invalid.yaml:1"), "{body}");
     assert_eq!(w.get("/healthz").0, 200);
     let Some(pod) = fixture("01-") else { return };
     let message = denial_message(&w.review("/validate", &pod));
     assert!(message.contains("no valid policies in force"), "{message}");
     // Fixing the file makes it ready.
     std::fs::write(
-        w.policies.join("broken.yaml"),
+        w.policies.join("invalid.yaml"),
         key_cip("fixed", &["example.com/x"], &s.sigward_pub, ""),
     )
     .unwrap();
     w.wait_ready();
     assert_eq!(w.review("/validate", &pod)["allowed"], true);
+}
+
+#[test]
+fn a_policy_sigward_cannot_enforce_denies_what_it_covers() {
+    let p = peers!("a_policy_sigward_cannot_enforce_denies_what_it_covers");
+    let s = setup(&p);
+    // Valid for the CRD, but its key is not a key: in force, failing closed for its scope,
+    // while the other policies work.
+    let broken = key_cip("unreadable-key", &[&format!("{}/unsigned", s.prefix)], &s.sigward_pub, "")
+        .replace(
+            &b64_file(&s.sigward_pub),
+            &base64::engine::general_purpose::STANDARD.encode(
+                "-----BEGIN PUBLIC KEY-----\nbm90IGEga2V5IGF0IGFsbCwganVzdCB0ZXh0\n-----END PUBLIC KEY-----\n",
+            ),
+        );
+    let good = key_cip(
+        "good",
+        &[&format!("{}/by-sigward", s.prefix)],
+        &s.sigward_pub,
+        "",
+    );
+    let w = Webhook::start(&p, &[("broken.yaml", broken), ("good.yaml", good)], &[]);
+    w.wait_ready();
+    let Some(pod) = fixture("01-") else { return };
+    let message = denial_message(&w.review("/validate", &with_images(pod.clone(), &s.unsigned)));
+    assert!(
+        message.contains("ClusterImagePolicy unreadable-key: sigward cannot enforce this policy"),
+        "{message}"
+    );
+    assert!(message.contains("publicKey.keyData"), "{message}");
+    assert_eq!(
+        w.review("/validate", &with_images(pod.clone(), &s.by_sigward))["allowed"],
+        true
+    );
+    assert_eq!(
+        w.review("/validate", &pod)["allowed"],
+        true,
+        "images no policy covers"
+    );
+    assert!(w.metrics().contains("sigward_unenforceable_policies 1"));
+    let log = w.log.lock().unwrap().join("\n");
+    assert!(log.contains("policy cannot be enforced"), "{log}");
 }
 
 #[test]
@@ -1211,5 +1256,324 @@ fn cosign_signatures_name_the_repository_so_the_default_identity_rule_refuses_th
     assert_eq!(
         w.review("/validate", &with_images(pod, &s.by_sigward))["allowed"],
         true
+    );
+}
+
+/// The real kube-apiserver (with etcd) that `scripts/peers.sh` builds and starts.
+struct Kube {
+    kubeconfig: String,
+}
+
+impl Kube {
+    fn get(test: &str) -> Option<Kube> {
+        let kubeconfig = std::env::var("SIGWARD_TEST_KUBECONFIG").ok().or_else(|| {
+            let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.peers/kube/kubeconfig");
+            path.exists().then(|| path.display().to_string())
+        });
+        let Some(kubeconfig) = kubeconfig else {
+            let msg = format!("{test}: no kube-apiserver peer: `scripts/peers.sh start`");
+            assert!(std::env::var_os("CI").is_none(), "{msg}");
+            eprintln!("SKIPPED {msg}");
+            return None;
+        };
+        Some(Kube { kubeconfig })
+    }
+
+    fn kubectl(&self) -> Command {
+        let mut cmd = Command::new("kubectl");
+        cmd.arg("--kubeconfig").arg(&self.kubeconfig);
+        cmd
+    }
+
+    /// `kubectl apply -f -` of `yaml`; returns (success, stdout + stderr).
+    fn apply(&self, yaml: &str) -> (bool, String) {
+        self.stdin(&["apply", "-f", "-"], yaml)
+    }
+
+    fn stdin(&self, args: &[&str], input: &str) -> (bool, String) {
+        use std::io::Write;
+        let mut child = self
+            .kubectl()
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(input.as_bytes())
+            .unwrap();
+        let out = child.wait_with_output().unwrap();
+        (
+            out.status.success(),
+            format!(
+                "{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            ),
+        )
+    }
+
+    fn must(&self, args: &[&str]) -> String {
+        String::from_utf8_lossy(&run(self.kubectl().args(args)).stdout).to_string()
+    }
+}
+
+/// Polls `review` until `allowed` is as wanted (the watch and reload take a moment).
+fn wait_for_decision(w: &Webhook, review: &dyn Fn() -> Value, allowed: bool) {
+    let start = Instant::now();
+    loop {
+        let response = w.review("/validate", &review());
+        if response["allowed"] == allowed {
+            return;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "still {response} after 20 s; log: {:?}",
+            w.log.lock().unwrap()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+#[test]
+fn cluster_mode_with_a_real_apiserver() {
+    let p = peers!("cluster_mode_with_a_real_apiserver");
+    let Some(kube) = Kube::get("cluster_mode_with_a_real_apiserver") else {
+        return;
+    };
+    let s = setup(&p);
+    // The CRDs sigward ships, installed as an admin would.
+    let crds = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy/crds");
+    kube.must(&["apply", "-k", crds.to_str().unwrap()]);
+    let ns = unique("adm").replace('-', "x");
+    kube.must(&["create", "namespace", &ns]);
+    let w = Webhook::start_with_tls(
+        s,
+        &[],
+        &["--cluster"],
+        &s.cert,
+        &s.key,
+        &[("KUBECONFIG", kube.kubeconfig.as_str())],
+    );
+    w.wait_ready();
+    let Some(pod) = fixture("01-") else { return };
+    let review = || {
+        let mut r = with_images(pod.clone(), &s.unsigned);
+        r["request"]["namespace"] = json!(ns);
+        r
+    };
+    assert_eq!(w.review("/validate", &review())["allowed"], true);
+
+    // A ClusterImagePolicy created in the API is enforced; deleting it lifts it.
+    let name = unique("cip");
+    let scopes = [
+        format!("{}/unsigned", s.prefix),
+        format!("{}/by-sigward", s.prefix),
+    ];
+    let cip = key_cip(&name, &[&scopes[0], &scopes[1]], &s.sigward_pub, "");
+    let (ok, out) = kube.apply(&cip);
+    assert!(ok, "{out}");
+    wait_for_decision(&w, &review, false);
+    let message = denial_message(&w.review("/validate", &review()));
+    assert!(
+        message.contains(&format!("ClusterImagePolicy {name}")),
+        "{message}"
+    );
+    // The CRD's own validation (generated from sigward's types) refuses a broken object.
+    let (ok, out) = kube.apply(
+        &key_cip("broken", &["busybox"], &s.sigward_pub, "")
+            .replace("policyType: PublicKey", "policyType: Nothing"),
+    );
+    assert!(!ok, "{out}");
+    assert!(out.contains("policyType"), "{out}");
+
+    // The real API server calls sigward: a webhook registered for this namespace only.
+    let hook = unique("sigward-test").replace('-', "x");
+    let ca = b64_file(&s.ca);
+    let config = format!(
+        "apiVersion: admissionregistration.k8s.io/v1\nkind: ValidatingWebhookConfiguration\nmetadata: {{name: {hook}}}\nwebhooks:\n- name: images.sigward.dev\n  admissionReviewVersions: [v1]\n  sideEffects: None\n  failurePolicy: Fail\n  timeoutSeconds: 10\n  clientConfig: {{url: \"{url}/validate\", caBundle: {ca}}}\n  namespaceSelector: {{matchLabels: {{kubernetes.io/metadata.name: {ns}}}}}\n  rules:\n  - {{apiGroups: [\"\"], apiVersions: [v1], operations: [CREATE, UPDATE], resources: [pods, pods/ephemeralcontainers]}}\n  - {{apiGroups: [apps], apiVersions: [v1], operations: [CREATE, UPDATE], resources: [deployments]}}\n",
+        url = w.url
+    );
+    let (ok, out) = kube.apply(&config);
+    assert!(ok, "{out}");
+    // The apiserver may take a moment to see the new configuration.
+    let start = Instant::now();
+    let refused = loop {
+        let out = kube
+            .kubectl()
+            .args([
+                "-n",
+                &ns,
+                "create",
+                "deployment",
+                "unsigned",
+                "--image",
+                &s.unsigned,
+            ])
+            .output()
+            .unwrap();
+        if !out.status.success() {
+            break String::from_utf8_lossy(&out.stderr).to_string();
+        }
+        kube.must(&["-n", &ns, "delete", "deployment", "unsigned"]);
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "the webhook is never called"
+        );
+        std::thread::sleep(Duration::from_millis(300));
+    };
+    assert!(
+        refused.contains("admission webhook \"images.sigward.dev\" denied the request"),
+        "{refused}"
+    );
+    assert!(refused.contains("sigward denied Deployment"), "{refused}");
+    assert!(refused.contains("no signatures found"), "{refused}");
+    kube.must(&[
+        "-n",
+        &ns,
+        "create",
+        "deployment",
+        "signed",
+        "--image",
+        &s.by_sigward,
+    ]);
+    // A dry run is reviewed too (sideEffects: None), with the same answer.
+    let out = kube
+        .kubectl()
+        .args([
+            "-n",
+            &ns,
+            "create",
+            "deployment",
+            "dry",
+            "--dry-run=server",
+            "--image",
+            &s.unsigned,
+        ])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("sigward denied"));
+    kube.must(&["delete", "validatingwebhookconfiguration", &hook]);
+    kube.must(&["delete", "clusterimagepolicy.config.openshift.io", &name]);
+    wait_for_decision(&w, &review, true);
+}
+
+#[test]
+fn cluster_mode_reads_pull_secrets() {
+    let p = peers!("cluster_mode_reads_pull_secrets");
+    let Some(k) = Keyless::get("cluster_mode_reads_pull_secrets") else {
+        return;
+    };
+    let Some(kube) = Kube::get("cluster_mode_reads_pull_secrets") else {
+        return;
+    };
+    let s = setup(&p);
+    // A private image on the registry that requires basic auth, signed by sigward.
+    let registry = k.http_auth_registry.clone();
+    let dir = workdir("pull-secrets");
+    let repo = unique("private/app");
+    let layout = dir.join("layout");
+    let out = run(Command::new(&p.mkoci)
+        .arg(&layout)
+        .arg("v1")
+        .arg(unique("private")));
+    let _digest = String::from_utf8(out.stdout).unwrap();
+    let image = format!("{registry}/{repo}:v1");
+    run(Command::new(&p.skopeo)
+        .args(["--policy"])
+        .arg(&p.skopeo_policy)
+        .args(["copy", "--dest-tls-verify=false", "--dest-creds"])
+        .arg(format!("{}:{}", p.user, p.password))
+        .arg(format!("oci:{}:v1", layout.display()))
+        .arg(format!("docker://{image}")));
+    let (key, public) = p.sigward_key_pair(&dir, PASSWORD);
+    run(p
+        .sigward()
+        .env("COSIGN_PASSWORD", PASSWORD)
+        .args([
+            "sign",
+            "--tlog-upload=false",
+            "--allow-http-registry",
+            "--key",
+            &key,
+        ])
+        .args([
+            "--registry-username",
+            &p.user,
+            "--registry-password",
+            &p.password,
+        ])
+        .arg(&image));
+    let ns = unique("pull").replace('-', "x");
+    kube.must(&["create", "namespace", &ns]);
+    kube.must(&[
+        "-n",
+        &ns,
+        "create",
+        "secret",
+        "docker-registry",
+        "regcred",
+        &format!("--docker-server={registry}"),
+        &format!("--docker-username={}", p.user),
+        &format!("--docker-password={}", p.password),
+    ]);
+    let (ok, out) = kube.apply(&format!(
+        "apiVersion: v1\nkind: ServiceAccount\nmetadata: {{name: builder, namespace: {ns}}}\nimagePullSecrets: [{{name: regcred}}]\n"
+    ));
+    assert!(ok, "{out}");
+    let policy_dir_policy = key_cip(
+        "private",
+        &[&format!("{registry}/{}", repo.split('/').next().unwrap())],
+        &public,
+        "",
+    );
+    let w = Webhook::start_with_tls(
+        s,
+        &[("p.yaml", policy_dir_policy)],
+        &["--cluster"],
+        &s.cert,
+        &s.key,
+        &[("KUBECONFIG", kube.kubeconfig.as_str())],
+    );
+    w.wait_ready();
+    let Some(pod) = fixture("01-") else { return };
+    let review = |spec_patch: Value| {
+        let mut r = with_images(pod.clone(), &image);
+        r["request"]["namespace"] = json!(ns);
+        for (k, v) in spec_patch.as_object().unwrap() {
+            r["request"]["object"]["spec"][k] = v.clone();
+        }
+        r
+    };
+    // sigward has no credentials of its own: without a pull secret the registry says no.
+    let message = denial_message(&w.review("/validate", &review(json!({}))));
+    assert!(
+        message.contains("401") || message.to_lowercase().contains("unauthorized"),
+        "{message}"
+    );
+    // The pod's own imagePullSecrets, or its service account's.
+    let response = w.review(
+        "/validate",
+        &review(json!({"imagePullSecrets": [{"name": "regcred"}]})),
+    );
+    assert_eq!(response["allowed"], true, "{response}");
+    let response = w.review(
+        "/validate",
+        &review(json!({"serviceAccountName": "builder"})),
+    );
+    assert_eq!(response["allowed"], true, "{response}");
+    // A secret that does not exist is skipped, as kubelet does.
+    let message = denial_message(&w.review(
+        "/validate",
+        &review(json!({"imagePullSecrets": [{"name": "nope"}]})),
+    ));
+    assert!(
+        message.contains("401") || message.to_lowercase().contains("unauthorized"),
+        "{message}"
     );
 }

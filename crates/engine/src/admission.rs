@@ -392,6 +392,9 @@ async fn check_policy(
         PolicyCheck::OpenShift { options, identity } => {
             verify_with_identity(engine, options, Some(identity), reference, digest, stats).await
         }
+        PolicyCheck::Unenforceable(reason) => Err(format!(
+            "sigward cannot enforce this policy, so it admits nothing it covers: {reason}"
+        )),
         PolicyCheck::Sigstore { authorities } => {
             let mut failures = Vec::new();
             for (name, authority) in authorities {

@@ -18,7 +18,7 @@ use sigward_verify::PublicKey;
 
 use crate::{KeylessIdentity, VerifyOptions};
 
-/// Why a set of policies was refused.
+/// Why a set of policies was refused, or why one policy cannot be enforced.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 #[error("{message}")]
 pub struct LoadError {
@@ -29,7 +29,7 @@ pub struct LoadError {
 }
 
 impl LoadError {
-    fn about(policy: &PolicyRef, message: impl std::fmt::Display) -> Self {
+    fn about(policy: &PolicyRef, message: &(impl std::fmt::Display + ?Sized)) -> Self {
         LoadError {
             policy: Some(policy.clone()),
             message: format!("{policy}: {message}"),
@@ -56,6 +56,8 @@ pub(crate) enum PolicyCheck {
     Sigstore {
         authorities: Vec<(String, AuthorityCheck)>,
     },
+    /// A valid policy sigward cannot check: it fails every image it covers, with this reason.
+    Unenforceable(String),
 }
 
 /// One sigstore authority.
@@ -92,11 +94,14 @@ pub struct CompiledPolicies {
     openshift: PolicySet,
     sigstore: SigstorePolicySet,
     checks: HashMap<PolicyRef, (EnforcementMode, Arc<PolicyCheck>)>,
+    unenforceable: Vec<LoadError>,
 }
 
 impl CompiledPolicies {
     /// Validates and compiles `policies`. `trust` is the trusted root for sigstore policies
-    /// (Rekor, Fulcio, CT logs, TSAs); OpenShift policies carry their own.
+    /// (Rekor, Fulcio, CT logs, TSAs); OpenShift policies carry their own. A policy breaking
+    /// the CRDs' rules refuses the whole set (its scopes cannot even be matched); one that is
+    /// valid but that sigward cannot check is kept as [`CompiledPolicies::unenforceable`].
     pub fn compile(
         policies: Vec<AnyPolicy>,
         trust: Option<Arc<TrustMaterial>>,
@@ -104,6 +109,7 @@ impl CompiledPolicies {
     ) -> Result<Self, Vec<LoadError>> {
         let mut seen = std::collections::HashSet::new();
         let mut errors = Vec::new();
+        let mut unenforceable = Vec::new();
         for p in &policies {
             if !seen.insert(p.id().clone()) {
                 errors.push(LoadError::about(p.id(), "defined twice"));
@@ -118,12 +124,11 @@ impl CompiledPolicies {
                 errors.extend(invalid.into_iter().map(LoadError::invalid));
                 continue;
             }
-            match compile_openshift(p) {
-                Ok(check) => {
-                    checks.insert(p.id.clone(), (p.enforcement_mode(), Arc::new(check)));
-                }
-                Err(message) => errors.push(LoadError::about(&p.id, message)),
-            }
+            let check = compile_openshift(p).unwrap_or_else(|message| {
+                unenforceable.push(LoadError::about(&p.id, &message));
+                PolicyCheck::Unenforceable(message)
+            });
+            checks.insert(p.id.clone(), (p.enforcement_mode(), Arc::new(check)));
         }
         for p in &sigstore {
             let invalid = p.validate();
@@ -131,12 +136,11 @@ impl CompiledPolicies {
                 errors.extend(invalid.into_iter().map(LoadError::invalid));
                 continue;
             }
-            match compile_sigstore(p, trust.as_ref()) {
-                Ok(check) => {
-                    checks.insert(p.id.clone(), (p.enforcement_mode(), Arc::new(check)));
-                }
-                Err(message) => errors.push(LoadError::about(&p.id, message)),
-            }
+            let check = compile_sigstore(p, trust.as_ref()).unwrap_or_else(|message| {
+                unenforceable.push(LoadError::about(&p.id, &message));
+                PolicyCheck::Unenforceable(message)
+            });
+            checks.insert(p.id.clone(), (p.enforcement_mode(), Arc::new(check)));
         }
         if !errors.is_empty() {
             return Err(errors);
@@ -153,9 +157,18 @@ impl CompiledPolicies {
                 openshift,
                 sigstore,
                 checks,
+                unenforceable,
             }),
             _ => Err(errors),
         }
+    }
+
+    /// Valid policies sigward cannot check as written (an unsupported feature, a key that does
+    /// not parse): each is in force and fails every image in its scope with this reason
+    /// (failing closed, where refusing the whole generation would leave the old rules, or
+    /// none, in force).
+    pub fn unenforceable(&self) -> &[LoadError] {
+        &self.unenforceable
     }
 
     /// The generation number given at compile time (verdicts are cached per generation).

@@ -25,6 +25,8 @@ pub struct ServerMetrics {
     pub tls_reloads_failed: AtomicU64,
     /// Bodies that were not AdmissionReviews.
     pub malformed_reviews: AtomicU64,
+    /// Policies in force that sigward cannot check (each denies what it covers).
+    pub unenforceable_policies: AtomicU64,
 }
 
 impl ServerMetrics {
@@ -136,6 +138,11 @@ pub fn render(server: &ServerMetrics, enforcer: Option<&Enforcer>) -> String {
             out,
             "# HELP sigward_policies Policy objects in force.\n# TYPE sigward_policies gauge\nsigward_policies {}",
             policies.len()
+        );
+        let _ = writeln!(
+            out,
+            "# HELP sigward_unenforceable_policies Policies in force that sigward cannot check: each denies every image it covers.\n# TYPE sigward_unenforceable_policies gauge\nsigward_unenforceable_policies {}",
+            server.unenforceable_policies.load(Ordering::Relaxed)
         );
         histogram(
             &mut out,

@@ -27,7 +27,7 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use sigward_cluster::{Cluster, Snapshot};
-use sigward_engine::{CompiledPolicies, Enforcer, EnforcerConfig, Engine};
+use sigward_engine::{CompiledPolicies, Enforcer, EnforcerConfig, Engine, LoadError};
 use sigward_policy::AnyPolicy;
 use sigward_verify::bundle::TrustMaterial;
 use tokio::sync::watch;
@@ -247,30 +247,31 @@ async fn metrics(State(state): State<Arc<AppState>>) -> Response {
         .into_response()
 }
 
-/// Loads and compiles the policies under `paths`; every error names its file and line.
+/// Loads and compiles the policies under `paths`; every error names its file and line. On
+/// success, also the policies in force that sigward cannot check (they deny what they cover).
 pub fn compile_paths(
     paths: &[PathBuf],
     trust: Option<Arc<TrustMaterial>>,
     generation: u64,
-) -> Result<CompiledPolicies, Vec<String>> {
+) -> Result<(CompiledPolicies, Vec<String>), Vec<String>> {
     compile_sources(paths, &[], trust, generation)
 }
 
 /// Compiles the policies under `paths` together with `cluster` ones (each with its origin,
-/// `resource namespace/name`); every error names its file and line, or its object.
+/// `resource namespace/name`); every message names its file and line, or its object.
 pub fn compile_sources(
     paths: &[PathBuf],
     cluster: &[(String, AnyPolicy)],
     trust: Option<Arc<TrustMaterial>>,
     generation: u64,
-) -> Result<CompiledPolicies, Vec<String>> {
+) -> Result<(CompiledPolicies, Vec<String>), Vec<String>> {
     let (located, errors) = sources::load(paths);
     if !errors.is_empty() {
         return Err(errors.iter().map(ToString::to_string).collect());
     }
     let mut policies: Vec<AnyPolicy> = located.iter().map(|l| l.policy.clone()).collect();
     policies.extend(cluster.iter().map(|(_, p)| p.clone()));
-    CompiledPolicies::compile(policies, trust, generation).map_err(|errors| {
+    let place = |errors: &[LoadError]| -> Vec<String> {
         errors
             .iter()
             .map(|e| {
@@ -290,7 +291,14 @@ pub fn compile_sources(
                 format!("{place}{e}")
             })
             .collect()
-    })
+    };
+    match CompiledPolicies::compile(policies, trust, generation) {
+        Ok(compiled) => {
+            let notes = place(compiled.unenforceable());
+            Ok((compiled, notes))
+        }
+        Err(errors) => Err(place(&errors)),
+    }
 }
 
 fn file_fingerprint(paths: &[&Path]) -> u64 {
@@ -330,9 +338,19 @@ fn load_policies(config: &ServeConfig, generation: &mut u64, state: &AppState) {
         config.trust.clone(),
         *generation + 1,
     ) {
-        Ok(compiled) => {
+        Ok((compiled, unenforceable)) => {
             *generation += 1;
             let count = compiled.len();
+            for e in &unenforceable {
+                log::error(
+                    "policy cannot be enforced: it denies every image it covers",
+                    &[("error", e)],
+                );
+            }
+            state
+                .metrics
+                .unenforceable_policies
+                .store(unenforceable.len() as u64, Ordering::Relaxed);
             state.enforcer.replace_policies(compiled);
             state.ready.store(true, Ordering::Release);
             state
@@ -438,10 +456,9 @@ pub async fn serve(engine: Engine, config: ServeConfig) -> Result<(), ServeError
                 interval.tick().await;
                 let now = sources::fingerprint(&config.policy_paths);
                 let cluster_now = cluster_version();
-                if now != policy_print
-                    || cluster_now != cluster_print
-                    || !state.ready.load(Ordering::Acquire)
-                {
+                // Unchanged inputs give the same answer: a refused set is retried when an input
+                // changes, not on every tick.
+                if now != policy_print || cluster_now != cluster_print {
                     policy_print = now;
                     cluster_print = cluster_now;
                     load_policies(&config, &mut generation, &state);
