@@ -317,7 +317,8 @@ kube_apiserver_ok() { [ -x "$KUBE_APISERVER" ] && [ "$("$KUBE_APISERVER" --versi
 install_kube() {
   command -v etcd >/dev/null || die "etcd missing (apt etcd-server)"
   if kube_apiserver_ok; then log "kube-apiserver $KUBE_VERSION, $(etcd --version | sed -n 's/^etcd Version: /etcd /p'): present"; return 0; fi
-  command -v go >/dev/null || die "go missing: kube-apiserver $KUBE_VERSION is built with go >= 1.26"
+  command -v go >/dev/null || { [ -x /usr/local/go/bin/go ] && PATH=/usr/local/go/bin:$PATH; } \
+    || die "go missing: kube-apiserver $KUBE_VERSION is built with go >= 1.26"
   local gov; gov=$(GOTOOLCHAIN=local go env GOVERSION)
   if ! [[ $gov =~ ^go1\.([0-9]+) ]] || [ "${BASH_REMATCH[1]}" -lt 26 ]; then
     die "$gov is too old: kube-apiserver $KUBE_VERSION needs go >= 1.26"
@@ -759,7 +760,9 @@ export SIGWARD_TEST_NODE_DIR='$NPM'
 # A (re)started kube peer has an empty etcd. TLS: serving cert signed by SIGWARD_TEST_KUBE_CA (the peers' CA, also
 # SIGWARD_TEST_REGISTRY_CA), SANs localhost, 127.0.0.1, kubernetes.default.svc. Auth: bearer token of user
 # $KUBE_USER in group system:masters (RBAC). A webhook for it: clientConfig.url https://127.0.0.1:PORT/validate
-# + caBundle (base64 of the CA of the webhook's cert); the API server calls it from 127.0.0.1.
+# + caBundle (base64 of the CA of the webhook's cert); the API server calls it from 127.0.0.1. Pods: no controller
+# makes a namespace's ServiceAccount "default", which the ServiceAccount admission plugin needs: create it first
+# (kubectl -n NS create serviceaccount default). Deployments and other workloads need nothing.
 # kubectl: kubectl --kubeconfig \$SIGWARD_TEST_KUBECONFIG ... (/usr/bin/kubectl here is 1.32: it warns about the skew)
 export SIGWARD_TEST_KUBECONFIG='$KUBE/kubeconfig'
 export SIGWARD_TEST_KUBE_URL='https://127.0.0.1:$KUBE_PORT'

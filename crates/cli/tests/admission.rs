@@ -1473,42 +1473,47 @@ fn cluster_mode_reads_pull_secrets() {
         return;
     };
     let s = setup(&p);
-    // A private image on the registry that requires basic auth, signed by sigward.
+    // Private images on the registry that requires basic auth, signed by sigward (one per
+    // credential path, so that no verdict is cached from another).
     let registry = k.http_auth_registry.clone();
     let dir = workdir("pull-secrets");
-    let repo = unique("private/app");
-    let layout = dir.join("layout");
-    let out = run(Command::new(&p.mkoci)
-        .arg(&layout)
-        .arg("v1")
-        .arg(unique("private")));
-    let _digest = String::from_utf8(out.stdout).unwrap();
-    let image = format!("{registry}/{repo}:v1");
-    run(Command::new(&p.skopeo)
-        .args(["--policy"])
-        .arg(&p.skopeo_policy)
-        .args(["copy", "--dest-tls-verify=false", "--dest-creds"])
-        .arg(format!("{}:{}", p.user, p.password))
-        .arg(format!("oci:{}:v1", layout.display()))
-        .arg(format!("docker://{image}")));
     let (key, public) = p.sigward_key_pair(&dir, PASSWORD);
-    run(p
-        .sigward()
-        .env("COSIGN_PASSWORD", PASSWORD)
-        .args([
-            "sign",
-            "--tlog-upload=false",
-            "--allow-http-registry",
-            "--key",
-            &key,
-        ])
-        .args([
-            "--registry-username",
-            &p.user,
-            "--registry-password",
-            &p.password,
-        ])
-        .arg(&image));
+    let repo = unique("private/app");
+    let push_signed = |tag: &str| {
+        let layout = dir.join(format!("layout-{tag}"));
+        run(Command::new(&p.mkoci)
+            .arg(&layout)
+            .arg(tag)
+            .arg(unique("private")));
+        let image = format!("{registry}/{repo}:{tag}");
+        run(Command::new(&p.skopeo)
+            .args(["--policy"])
+            .arg(&p.skopeo_policy)
+            .args(["copy", "--dest-tls-verify=false", "--dest-creds"])
+            .arg(format!("{}:{}", p.user, p.password))
+            .arg(format!("oci:{}:{tag}", layout.display()))
+            .arg(format!("docker://{image}")));
+        run(p
+            .sigward()
+            .env("COSIGN_PASSWORD", PASSWORD)
+            .args([
+                "sign",
+                "--tlog-upload=false",
+                "--allow-http-registry",
+                "--key",
+                &key,
+            ])
+            .args([
+                "--registry-username",
+                &p.user,
+                "--registry-password",
+                &p.password,
+            ])
+            .arg(&image));
+        image
+    };
+    let image = push_signed("own");
+    let image_sa = push_signed("account");
     let ns = unique("pull").replace('-', "x");
     kube.must(&["create", "namespace", &ns]);
     kube.must(&[
@@ -1556,17 +1561,6 @@ fn cluster_mode_reads_pull_secrets() {
         message.contains("401") || message.to_lowercase().contains("unauthorized"),
         "{message}"
     );
-    // The pod's own imagePullSecrets, or its service account's.
-    let response = w.review(
-        "/validate",
-        &review(json!({"imagePullSecrets": [{"name": "regcred"}]})),
-    );
-    assert_eq!(response["allowed"], true, "{response}");
-    let response = w.review(
-        "/validate",
-        &review(json!({"serviceAccountName": "builder"})),
-    );
-    assert_eq!(response["allowed"], true, "{response}");
     // A secret that does not exist is skipped, as kubelet does.
     let message = denial_message(&w.review(
         "/validate",
@@ -1576,4 +1570,18 @@ fn cluster_mode_reads_pull_secrets() {
         message.contains("401") || message.to_lowercase().contains("unauthorized"),
         "{message}"
     );
+    // The pod's own imagePullSecrets, or its service account's.
+    let response = w.review(
+        "/validate",
+        &review(json!({"imagePullSecrets": [{"name": "regcred"}]})),
+    );
+    assert_eq!(response["allowed"], true, "{response}");
+    let mut by_account = review(json!({"serviceAccountName": "builder"}));
+    by_account = with_images(by_account, &image_sa);
+    let response = w.review("/validate", &by_account);
+    assert_eq!(response["allowed"], true, "{response}");
+    // Verdicts are about signatures, not access: once known, they serve every namespace
+    // (a pod without credentials would still fail to pull on the node).
+    let response = w.review("/validate", &review(json!({})));
+    assert_eq!(response["allowed"], true, "{response}");
 }
