@@ -1585,3 +1585,40 @@ fn cluster_mode_reads_pull_secrets() {
     let response = w.review("/validate", &review(json!({})));
     assert_eq!(response["allowed"], true, "{response}");
 }
+
+#[test]
+fn deploy_manifests_are_accepted_by_a_real_apiserver() {
+    let Some(kube) = Kube::get("deploy_manifests_are_accepted_by_a_real_apiserver") else {
+        return;
+    };
+    let deploy = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy");
+    // The rendered kustomization, as `kubectl apply -k` sends it; cert-manager's kinds are
+    // not installed on this API server, so they are left out of the server-side dry run.
+    let rendered = kube.must(&["kustomize", deploy.join("kubernetes").to_str().unwrap()]);
+    let documents: Vec<&str> = rendered
+        .split("\n---\n")
+        .filter(|d| !d.contains("apiVersion: cert-manager.io/"))
+        .collect();
+    assert!(documents.len() >= 10, "{rendered}");
+    // Namespaces and CRDs first (the rest depends on them), for real.
+    let (first, rest): (Vec<&str>, Vec<&str>) = documents.iter().partition(|d| {
+        d.contains("kind: Namespace\n") || d.contains("kind: CustomResourceDefinition\n")
+    });
+    let (ok, out) = kube.apply(&first.join("\n---\n"));
+    assert!(ok, "{out}");
+    // Everything else through admission and validation, without persisting it.
+    let (ok, out) = kube.stdin(
+        &["apply", "--dry-run=server", "-f", "-"],
+        &rest.join("\n---\n"),
+    );
+    assert!(ok, "the API server refused a manifest:\n{out}");
+    for kind in [
+        "deployment.apps/sigward",
+        "service/sigward",
+        "poddisruptionbudget.policy/sigward",
+        "validatingwebhookconfiguration.admissionregistration.k8s.io/sigward",
+        "mutatingwebhookconfiguration.admissionregistration.k8s.io/sigward",
+    ] {
+        assert!(out.contains(kind), "{kind} missing from:\n{out}");
+    }
+}
