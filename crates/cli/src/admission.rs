@@ -174,7 +174,8 @@ pub fn lint(args: &LintArgs) -> Result<(), String> {
     let trust = Arc::new(args.trust.load()?);
     match compile_paths(&args.paths, Some(trust), 1) {
         Ok((compiled, unenforceable)) if unenforceable.is_empty() => {
-            println!("{} policies OK", compiled.len());
+            let n = compiled.len();
+            println!("{n} {} OK", if n == 1 { "policy" } else { "policies" });
             Ok(())
         }
         Ok((_, unenforceable)) => {
@@ -182,8 +183,13 @@ pub fn lint(args: &LintArgs) -> Result<(), String> {
                 println!("{e}");
             }
             Err(format!(
-                "{} policies cannot be enforced by sigward (in force, each would deny every image it covers)",
-                unenforceable.len()
+                "{} {} cannot be enforced by sigward (in force, each fails every image it covers)",
+                unenforceable.len(),
+                if unenforceable.len() == 1 {
+                    "policy"
+                } else {
+                    "policies"
+                }
             ))
         }
         Err(errors) => {
@@ -217,7 +223,7 @@ pub async fn test(args: Box<TestArgs>) -> Result<(), String> {
     let (compiled, unenforceable) = compile_paths(&args.policy.policies, Some(trust), 1)
         .map_err(|errors| format!("the policies do not load:\n  {}", errors.join("\n  ")))?;
     for e in &unenforceable {
-        println!("warning: {e} (it denies every image it covers)");
+        println!("warning: {e} (in force, it fails every image it covers)");
     }
     let client = args.policy.registry.client()?;
     let enforcer = Enforcer::new(Engine::new(client), compiled, args.policy.enforcer_config());

@@ -1172,7 +1172,7 @@ fn policy_lint_and_test_commands() {
     )
     .unwrap();
     let out = run(p.sigward().args(["policy", "lint"]).arg(&good));
-    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "1 policies OK");
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "1 policy OK");
     let bad = dir.join("bad.yaml");
     std::fs::write(
         &bad,

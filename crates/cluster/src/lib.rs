@@ -84,23 +84,35 @@ pub struct Snapshot {
     pub objects: BTreeMap<(PolicyKind, String, String), serde_json::Value>,
     /// Each kind's state.
     pub kinds: BTreeMap<PolicyKind, KindState>,
+    /// Kinds listed at least once (a later failing watch keeps their last objects).
+    pub listed: std::collections::BTreeSet<PolicyKind>,
 }
 
 impl Snapshot {
-    /// Whether every kind has been listed once (or found absent).
+    /// Whether every kind has been listed once (or found absent). A watch failing after that
+    /// keeps the last objects it listed (the watch is retried with backoff).
     pub fn synced(&self) -> bool {
         POLICY_KINDS.iter().all(|k| {
-            matches!(
-                self.kinds.get(k),
-                Some(KindState::Synced | KindState::Absent)
-            )
+            self.listed.contains(k) || matches!(self.kinds.get(k), Some(KindState::Absent))
         })
+    }
+
+    /// The watches failing now, one line each.
+    pub fn failing(&self) -> Vec<String> {
+        self.kinds
+            .iter()
+            .filter_map(|(k, state)| match state {
+                KindState::Failing(e) => Some(format!("{}.{}: {e}", k.plural, k.group)),
+                _ => None,
+            })
+            .collect()
     }
 
     /// Why it is not synced yet.
     pub fn pending(&self) -> Vec<String> {
         POLICY_KINDS
             .iter()
+            .filter(|k| !self.listed.contains(k))
             .filter_map(|k| match self.kinds.get(k) {
                 Some(KindState::Synced | KindState::Absent) => None,
                 Some(KindState::Failing(e)) => Some(format!("{}.{}: {e}", k.plural, k.group)),
@@ -234,6 +246,7 @@ async fn watch_kind(
                     s.objects.retain(|k, _| k.0 != kind);
                     s.objects.extend(fresh);
                     s.kinds.insert(kind, KindState::Synced);
+                    s.listed.insert(kind);
                 });
             }
             Ok(Event::Apply(o)) => publish(&state, &tx, |s| {
@@ -249,6 +262,7 @@ async fn watch_kind(
                     if absent {
                         s.objects.retain(|k, _| k.0 != kind);
                         s.kinds.insert(kind, KindState::Absent);
+                        s.listed.remove(&kind);
                     } else if s.kinds.get(&kind) != Some(&KindState::Absent) {
                         s.kinds.insert(kind, KindState::Failing(message));
                     }
@@ -302,5 +316,58 @@ impl Cluster {
             }
         }
         Ok(out)
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn synced_once_every_kind_is_listed_or_absent_and_stays_so_while_failing() {
+        let mut s = Snapshot::default();
+        assert!(!s.synced());
+        s.kinds.insert(POLICY_KINDS[0], KindState::Synced);
+        s.listed.insert(POLICY_KINDS[0]);
+        s.kinds
+            .insert(POLICY_KINDS[1], KindState::Failing("forbidden".into()));
+        s.kinds.insert(POLICY_KINDS[2], KindState::Absent);
+        assert!(!s.synced());
+        assert_eq!(
+            s.pending(),
+            vec!["imagepolicies.config.openshift.io: forbidden"]
+        );
+        s.listed.insert(POLICY_KINDS[1]);
+        assert!(s.synced(), "listed once, then failing: last objects kept");
+        assert_eq!(
+            s.failing(),
+            vec!["imagepolicies.config.openshift.io: forbidden"]
+        );
+    }
+
+    #[test]
+    fn objects_parse_as_policies_and_errors_name_the_object() {
+        let mut s = Snapshot::default();
+        let kind = POLICY_KINDS[1];
+        s.objects.insert(
+            (kind, "team-a".into(), "ok".into()),
+            serde_json::json!({"apiVersion": "config.openshift.io/v1", "kind": "ImagePolicy",
+                "metadata": {"name": "ok", "namespace": "team-a"},
+                "spec": {"scopes": ["example.com/a"], "policy": {"rootOfTrust": {"policyType": "PublicKey"}}}}),
+        );
+        s.objects.insert(
+            (kind, "team-a".into(), "bad".into()),
+            serde_json::json!({"apiVersion": "config.openshift.io/v1", "kind": "ImagePolicy",
+                "metadata": {"name": "bad", "namespace": "team-a"}, "spec": {"scopes": 7}}),
+        );
+        let (policies, errors) = s.policies();
+        assert_eq!(policies.len(), 1);
+        assert_eq!(policies[0].0, "imagepolicies.config.openshift.io team-a/ok");
+        assert_eq!(errors.len(), 1);
+        assert!(
+            errors[0].starts_with("imagepolicies.config.openshift.io team-a/bad: "),
+            "{errors:?}"
+        );
     }
 }

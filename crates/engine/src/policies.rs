@@ -1,7 +1,8 @@
 //! Policies ready to enforce: the validated OpenShift and sigstore sets, and for each policy
 //! its root of trust turned into [`VerifyOptions`] once, at load time (keys parsed, trusted
-//! roots built). A policy sigward cannot enforce as written is a load error, never a silent
-//! pass: the whole generation is refused and the previous one stays in force.
+//! roots built). A set breaking the CRDs' rules is refused whole (the previous generation
+//! stays in force). A valid policy sigward cannot check as written is never a silent pass: it
+//! is in force and fails every image it covers ([`CompiledPolicies::unenforceable`]).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -374,8 +375,8 @@ fn compile_sigstore(
                     }
                     KeySource::Secret { name: secret, .. } => {
                         return Err(format!(
-                            "authority {name}: keys from Secrets ({secret}) need cluster mode, \
-                             not supported yet: inline the key as key.data"
+                            "authority {name}: keys from Secrets ({secret}) are not supported \
+                             yet: inline the key as key.data"
                         ))
                     }
                 };

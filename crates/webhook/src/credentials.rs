@@ -14,6 +14,10 @@ use sigward_engine::{Engine, FlightCache};
 /// How long pull secrets read from the API are reused.
 const PULL_SECRET_TTL: Duration = Duration::from_secs(30);
 
+/// How long a failure to read them is reused (so that a missing permission does not cost an
+/// API call per review).
+const PULL_SECRET_FAILURE_TTL: Duration = Duration::from_secs(5);
+
 type Key = (String, Vec<String>, String);
 
 /// Engines per pull-secret set.
@@ -39,7 +43,7 @@ impl PullSecrets {
                 if v.is_ok() {
                     PULL_SECRET_TTL
                 } else {
-                    Duration::ZERO
+                    PULL_SECRET_FAILURE_TTL
                 }
             }),
         }

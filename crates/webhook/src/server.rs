@@ -122,6 +122,7 @@ struct AppState {
     metrics: ServerMetrics,
     ready: AtomicBool,
     not_ready: Mutex<String>,
+    last_watch_failure: Mutex<String>,
     budget: Duration,
 }
 
@@ -314,6 +315,20 @@ fn load_policies(config: &ServeConfig, generation: &mut u64, state: &AppState) {
     let mut cluster = Vec::new();
     if let Some(rx) = &config.cluster {
         let snapshot = rx.borrow().clone();
+        let failing = snapshot.failing().join("; ");
+        if let Ok(mut last) = state.last_watch_failure.lock() {
+            if *last != failing {
+                if failing.is_empty() {
+                    log::info("watches of the Kubernetes API recovered", &[]);
+                } else {
+                    log::error(
+                        "watch of the Kubernetes API failing (last objects kept, retried)",
+                        &[("error", &failing)],
+                    );
+                }
+                *last = failing;
+            }
+        }
         if !snapshot.synced() {
             if !state.ready.load(Ordering::Acquire) {
                 if let Ok(mut g) = state.not_ready.lock() {
@@ -414,6 +429,7 @@ pub async fn serve(engine: Engine, config: ServeConfig) -> Result<(), ServeError
         metrics: ServerMetrics::default(),
         ready: AtomicBool::new(false),
         not_ready: Mutex::new("policies not loaded yet".into()),
+        last_watch_failure: Mutex::new(String::new()),
         budget: config.budget,
     });
     let mut generation = 0u64;
