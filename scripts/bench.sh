@@ -2,8 +2,8 @@
 # Benchmarks behind BENCHMARKS.md: sigward side by side with cosign and sigstore-python on the
 # same inputs, against the local peers (plain-HTTP registry, local Sigstore instance, OIDC).
 #
-#   scripts/bench.sh           full run (about a minute once built; a clean build takes ~3 minutes)
-#   scripts/bench.sh --quick   short runs, to check the script works (~20 s once built)
+#   scripts/bench.sh           full run (about 2 minutes once built; a clean build takes ~3 minutes)
+#   scripts/bench.sh --quick   short runs, to check the script works (~30 s once built)
 #   --nojitter                 also build sigward with AWS_LC_SYS_NO_JITTER_ENTROPY=1 (own target
 #                              dir, ~3 minutes more) and add it as a contender: shows what aws-lc's
 #                              one-time CPU-jitter entropy collection costs each process
@@ -15,6 +15,10 @@
 #      (hyperfine: sigward verify-bundle, sigstore-python verify identity, cosign verify-blob)
 #   B. keyless image verification: sigward-bench image (in-process, cold and warm) and whole
 #      processes (hyperfine: sigward verify, cosign verify)
+#   C. the admission webhook: sigward-bench admission starts `sigward serve` (TLS certificates
+#      made with openssl; policies for a key-signed image, for N tags of another, and for B's
+#      keyless image) and posts AdmissionReviews to it over HTTPS: warm-cache throughput and
+#      latency, the first review by a fresh process, uncached verdicts, memory
 # Every figure is printed after the exact command that produced it; hyperfine's JSON and
 # Markdown exports stay in the work directory printed at the end.
 set -euo pipefail
@@ -33,14 +37,16 @@ for arg in "$@"; do
   case "$arg" in
     --quick) QUICK=1 ;;
     --nojitter) NOJITTER=1 ;;
-    -h | --help) sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h | --help) sed -n '2,23p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) die "unknown argument $arg (try --help)" ;;
   esac
 done
 if ((QUICK)); then
   BUNDLE_SECONDS=2 IMAGE_COUNT=20 RUNS=5 WARMUP=1
+  ADM_SECONDS=2 ADM_WARMUP=0.5 ADM_SAMPLES=10 ADM_TAGS=100
 else
   BUNDLE_SECONDS=10 IMAGE_COUNT=200 RUNS=30 WARMUP=3
+  ADM_SECONDS=10 ADM_WARMUP=1 ADM_SAMPLES=100 ADM_TAGS=1000
 fi
 
 step "peers"
@@ -55,6 +61,9 @@ code=$(curl -s -o /dev/null -w '%{http_code}' "$SIGWARD_TEST_SIGSTORE_URL/" || t
 [ "$code" != 000 ] || die "the Sigstore peer $SIGWARD_TEST_SIGSTORE_URL does not answer: scripts/peers.sh start"
 SUITE="${SIGWARD_CONFORMANCE_DIR:-$ROOT/../shared/vectors/sigstore-conformance}"
 [ -f "$SUITE/CASES.tsv" ] || die "no sigstore-conformance vectors at $SUITE (set SIGWARD_CONFORMANCE_DIR)"
+POD_REVIEW="${SIGWARD_ADMISSION_FIXTURES_DIR:-$ROOT/../shared/fixtures/admission}/01-pod-create.admissionreview.json"
+[ -f "$POD_REVIEW" ] || die "no admission fixture $POD_REVIEW (set SIGWARD_ADMISSION_FIXTURES_DIR)"
+command -v openssl >/dev/null || die "openssl is missing (scripts/peers.sh install installs it)"
 COSIGN=$SIGWARD_TEST_COSIGN
 PYSIGSTORE=$SIGWARD_TEST_SIGSTORE_PYTHON
 IDENTITY=$SIGWARD_TEST_OIDC_SUBJECT
@@ -247,6 +256,108 @@ count_requests sigward "${SIGWARD_IMAGE[@]}"
 count_requests cosign "${COSIGN_IMAGE[@]}"
 load
 compare image sigward "$(joined SIGWARD_IMAGE)" "${NJ_IMAGE[@]}" cosign "$(joined COSIGN_IMAGE)"
+load
+
+step "C. admission webhook: inputs (prepared once)"
+ADM=$WORK/admission
+mkdir -p "$ADM/tls" "$ADM/policies"
+ADM_PASSWORD=sigward-bench
+# A CA and a serving certificate for 127.0.0.1 signed by it, as crates/cli/tests/admission.rs
+# makes them (openssl's progress output goes to $ADM/openssl.log).
+EC=(-newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes)
+show openssl req -x509 "${EC[@]}" -keyout "$ADM/tls/ca.key" -out "$ADM/tls/ca.crt" -days 2 \
+  -subj "/CN=sigward bench CA" 2>>"$ADM/openssl.log"
+show openssl req "${EC[@]}" -keyout "$ADM/tls/tls.key" -out "$ADM/tls/tls.csr" \
+  -subj "/CN=sigward.sigward-system.svc" 2>>"$ADM/openssl.log"
+printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\n' >"$ADM/tls/ext"
+show openssl x509 -req -in "$ADM/tls/tls.csr" -CA "$ADM/tls/ca.crt" -CAkey "$ADM/tls/ca.key" \
+  -CAcreateserial -out "$ADM/tls/tls.crt" -days 2 -extfile "$ADM/tls/ext" 2>>"$ADM/openssl.log"
+show env COSIGN_PASSWORD=$ADM_PASSWORD "$SIGWARD" generate-key-pair --output-key-prefix "$ADM/release"
+# push_signed REPO TAG: a fresh one-layer image pushed with skopeo and signed by sigward with
+# the key above, without transparency log; sets DIGEST and LAYOUT.
+push_signed() {
+  LAYOUT=$ADM/layout-${1##*/}
+  echo_cmd "$SIGWARD_TEST_MKOCI" "$LAYOUT" "$2" "sigward bench $1"
+  DIGEST=$("$SIGWARD_TEST_MKOCI" "$LAYOUT" "$2" "sigward bench $1")
+  show "$SIGWARD_TEST_SKOPEO" --policy "$SIGWARD_TEST_SKOPEO_POLICY" copy -q --dest-tls-verify=false \
+    "oci:$LAYOUT:$2" "docker://$1:$2"
+  show env COSIGN_PASSWORD=$ADM_PASSWORD "$SIGWARD" sign --tlog-upload=false --allow-http-registry \
+    --key "$ADM/release.key" "$1:$2"
+}
+KEY_REPO=$SIGWARD_TEST_REGISTRY_HTTP/bench/adm-key-$(date +%s)-$$
+push_signed "$KEY_REPO" v1
+KEY_IMAGE=$KEY_REPO:v1
+echo "key-signed image: $KEY_IMAGE = $DIGEST"
+TAGS_REPO=$SIGWARD_TEST_REGISTRY_HTTP/bench/adm-tags-$(date +%s)-$$
+push_signed "$TAGS_REPO" t0
+# The same manifest under tags t1..t(N-1): one curl over a URL range; the registry stores the
+# bytes as sent, so every tag resolves to the digest signed above.
+show curl -fsS -o /dev/null -X PUT -H 'Content-Type: application/vnd.oci.image.manifest.v1+json' \
+  --data-binary "@$LAYOUT/blobs/sha256/${DIGEST#sha256:}" \
+  "http://$SIGWARD_TEST_REGISTRY_HTTP/v2/${TAGS_REPO#*/}/manifests/t[1-$((ADM_TAGS - 1))]"
+echo "tagged image: $TAGS_REPO:t0 .. t$((ADM_TAGS - 1)) = $DIGEST"
+KEY_DATA=$(base64 -w0 "$ADM/release.pub")
+# OpenShift's API for the key-signed images (sigward signs repo:tag, which the default
+# signedIdentity rule accepts for that tag only: the other tags need MatchRepository), and
+# sigstore policy-controller's API for B's keyless image.
+cat >"$ADM/policies/key.yaml" <<POLICY
+apiVersion: config.openshift.io/v1
+kind: ClusterImagePolicy
+metadata:
+  name: bench-key
+spec:
+  scopes: ["$KEY_REPO"]
+  policy:
+    rootOfTrust:
+      policyType: PublicKey
+      publicKey:
+        keyData: $KEY_DATA
+---
+apiVersion: config.openshift.io/v1
+kind: ClusterImagePolicy
+metadata:
+  name: bench-tags
+spec:
+  scopes: ["$TAGS_REPO"]
+  policy:
+    rootOfTrust:
+      policyType: PublicKey
+      publicKey:
+        keyData: $KEY_DATA
+    signedIdentity:
+      matchPolicy: MatchRepository
+POLICY
+cat >"$ADM/policies/keyless.yaml" <<POLICY
+apiVersion: policy.sigstore.dev/v1beta1
+kind: ClusterImagePolicy
+metadata:
+  name: bench-keyless
+spec:
+  images:
+  - glob: "$REPO**"
+  authorities:
+  - keyless:
+      identities:
+      - issuer: $ISSUER
+        subject: $IDENTITY
+POLICY
+echo "policies: $ADM/policies/key.yaml (bench-key, bench-tags), $ADM/policies/keyless.yaml (bench-keyless)"
+# Every kind of input is admitted (once, untimed; `policy test` exits 1 on a denial).
+show "$SIGWARD" policy test --allow-http-registry --trusted-root "$TRUSTED_ROOT" --policy "$ADM/policies" \
+  "$KEY_IMAGE" "$IMAGE" "$TAGS_REPO:t0" "$TAGS_REPO:t$((ADM_TAGS - 1))"
+
+step "C. admission webhook: sigward-bench admission"
+# The registry's CPU time is printed beside the server's and the client's, when its pid is known.
+REGISTRY_PID=()
+if [ -f "$SIGWARD_PEERS_DIR/run/registry-http.pid" ]; then
+  REGISTRY_PID=(--registry-pid "$(cat "$SIGWARD_PEERS_DIR/run/registry-http.pid")")
+fi
+load
+show "$BENCH" admission --sigward "$SIGWARD" --policy "$ADM/policies" --trusted-root "$TRUSTED_ROOT" \
+  --allow-http --tls-cert "$ADM/tls/tls.crt" --tls-key "$ADM/tls/tls.key" --ca "$ADM/tls/ca.crt" \
+  --review "$POD_REVIEW" --key-image "$KEY_IMAGE" --keyless-image "$IMAGE" \
+  --distinct-prefix "$TAGS_REPO:t" --distinct-count "$ADM_TAGS" \
+  --seconds "$ADM_SECONDS" --warmup-seconds "$ADM_WARMUP" --samples "$ADM_SAMPLES" "${REGISTRY_PID[@]}"
 load
 
 step "done"

@@ -17,7 +17,7 @@ pub fn thread_cpu_time() -> Option<Duration> {
 }
 
 /// The run time in a schedstat line: `<ns on CPU> <ns waiting> <timeslices>`.
-fn parse_schedstat(text: &str) -> Option<Duration> {
+pub fn parse_schedstat(text: &str) -> Option<Duration> {
     let nanos: u64 = text.split_whitespace().next()?.parse().ok()?;
     Some(Duration::from_nanos(nanos))
 }

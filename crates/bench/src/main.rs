@@ -1,7 +1,8 @@
 //! `sigward-bench`: the harness behind BENCHMARKS.md. It prints figures; it asserts nothing.
 //!
-//! Two questions, each answered in-process here and as whole processes (sigward against
-//! cosign and sigstore-python, same inputs) by `scripts/bench.sh` with hyperfine:
+//! Two questions about verification, each answered in-process here and as whole processes
+//! (sigward against cosign and sigstore-python, same inputs) by `scripts/bench.sh` with
+//! hyperfine, and one about the admission webhook:
 //!
 //! - `bundles`: how many offline Sigstore bundle verifications one core sustains, with every
 //!   input parsed beforehand ([`bundles`]). This is the CPU-bound part of any verification and
@@ -10,11 +11,15 @@
 //!   client (cold) and from a long-lived one (warm) ([`image`]). This is what a user of
 //!   `sigward verify` or a webhook seeing an uncached image waits for, and it is dominated by
 //!   registry round trips, not cryptography.
+//! - `admission`: `sigward serve` started as a process and driven over HTTPS: reviews per
+//!   second and latency with a warm cache, the first review of an image by a fresh process, a
+//!   review whose verdict is not cached, and the server's memory ([`admission`]).
 //!
 //! Every call is timed with `std::time::Instant`; latencies are nearest-rank percentiles over
 //! all samples ([`summary`]); throughput is also given per CPU-second of the measuring thread
 //! ([`cpu`]), because on a shared 2-core machine wall time alone mixes in other processes.
 
+mod admission;
 mod bundles;
 mod cpu;
 mod image;
@@ -87,6 +92,64 @@ enum Command {
         #[arg(long)]
         allow_http: bool,
     },
+    /// The admission webhook: `sigward serve` started here and sent AdmissionReviews over HTTPS.
+    Admission {
+        /// The `sigward` binary to start.
+        #[arg(long)]
+        sigward: PathBuf,
+        /// Policy file or directory, passed to `sigward serve --policy` (repeatable).
+        #[arg(long = "policy", required = true)]
+        policies: Vec<PathBuf>,
+        /// Serving certificate chain (PEM).
+        #[arg(long)]
+        tls_cert: PathBuf,
+        /// Serving private key (PEM).
+        #[arg(long)]
+        tls_key: PathBuf,
+        /// CA certificate of the serving certificate (the client trusts only it).
+        #[arg(long)]
+        ca: PathBuf,
+        /// AdmissionReview (or bare request) of a Pod: every container image is replaced.
+        #[arg(long)]
+        review: PathBuf,
+        /// An image signed with a key that the policies cover (warm, cold and uncached phases).
+        #[arg(long)]
+        key_image: String,
+        /// An image signed keyless that the policies cover (cold and uncached phases).
+        #[arg(long)]
+        keyless_image: Option<String>,
+        /// Distinct images `{prefix}0` .. `{prefix}{N-1}` (e.g. tags of one signed manifest)
+        /// reviewed once each after the warm phase, to measure cache memory.
+        #[arg(long)]
+        distinct_prefix: Option<String>,
+        /// How many distinct images.
+        #[arg(long, default_value_t = 200)]
+        distinct_count: usize,
+        /// In-flight requests over one HTTP/2 connection, one run per value.
+        #[arg(long, value_delimiter = ',', default_value = "1,4,16,64")]
+        concurrency: Vec<usize>,
+        /// HTTP/1.1 connections (one request in flight each) of one more run; 0: none.
+        #[arg(long, default_value_t = 16)]
+        http1_concurrency: usize,
+        /// Seconds each warm-cache run is timed.
+        #[arg(long, default_value_t = 10.0)]
+        seconds: f64,
+        /// Untimed seconds before each warm-cache run.
+        #[arg(long, default_value_t = 1.0)]
+        warmup_seconds: f64,
+        /// Samples per image of the cold (fresh process each) and uncached phases.
+        #[arg(long, default_value_t = 50)]
+        samples: usize,
+        /// `sigward serve --trusted-root` (keyless policies of a private Sigstore instance).
+        #[arg(long)]
+        trusted_root: Option<PathBuf>,
+        /// `sigward serve --allow-http-registry`.
+        #[arg(long)]
+        allow_http: bool,
+        /// The registry's process id: its CPU time is printed beside the server's and client's.
+        #[arg(long)]
+        registry_pid: Option<u32>,
+    },
 }
 
 fn run(cli: Cli) -> Result<(), String> {
@@ -142,6 +205,47 @@ fn run(cli: Cli) -> Result<(), String> {
             count,
             warmup,
             allow_http,
+        }),
+        Command::Admission {
+            sigward,
+            policies,
+            tls_cert,
+            tls_key,
+            ca,
+            review,
+            key_image,
+            keyless_image,
+            distinct_prefix,
+            distinct_count,
+            concurrency,
+            http1_concurrency,
+            seconds,
+            warmup_seconds,
+            samples,
+            trusted_root,
+            allow_http,
+            registry_pid,
+        } => admission::run(&admission::AdmissionBench {
+            sigward,
+            policies,
+            tls_cert,
+            tls_key,
+            ca,
+            review,
+            key_image,
+            keyless_image,
+            distinct_prefix,
+            distinct_count,
+            concurrency,
+            http1_concurrency,
+            duration: Duration::try_from_secs_f64(seconds)
+                .map_err(|e| format!("--seconds {seconds}: {e}"))?,
+            warmup: Duration::try_from_secs_f64(warmup_seconds)
+                .map_err(|e| format!("--warmup-seconds {warmup_seconds}: {e}"))?,
+            samples,
+            trusted_root,
+            allow_http,
+            registry_pid,
         }),
     }
 }

@@ -40,6 +40,7 @@ impl Samples {
             count,
             mean: Duration::from_nanos(u64::try_from(mean).unwrap_or(u64::MAX)),
             p50: Duration::from_nanos(nearest_rank(&sorted, 50)),
+            p90: Duration::from_nanos(nearest_rank(&sorted, 90)),
             p99: Duration::from_nanos(nearest_rank(&sorted, 99)),
             min: Duration::from_nanos(sorted[0]),
             max: Duration::from_nanos(sorted[count - 1]),
@@ -62,6 +63,8 @@ pub struct Summary {
     pub mean: Duration,
     /// Median (nearest rank).
     pub p50: Duration,
+    /// 90th percentile (nearest rank).
+    pub p90: Duration,
     /// 99th percentile (nearest rank; with fewer than 100 samples this is the maximum).
     pub p99: Duration,
     /// Fastest sample.
@@ -107,6 +110,7 @@ mod tests {
         }
         let sum = s.summary().unwrap();
         assert_eq!(sum.p50, Duration::from_micros(50));
+        assert_eq!(sum.p90, Duration::from_micros(90));
         assert_eq!(sum.p99, Duration::from_micros(99));
         assert_eq!(sum.min, Duration::from_micros(1));
         assert_eq!(sum.max, Duration::from_micros(100));
