@@ -137,16 +137,30 @@ where
     }
 }
 
-/// Drops stale entries; if that is not enough, every finished one (running ones are kept:
-/// callers are waiting on them).
-fn evict<K: Eq + Hash, V: Clone>(entries: &mut HashMap<K, Flight<V>>, capacity: usize) {
+/// Drops stale entries; if that is not enough, the oldest finished ones down to three
+/// quarters of the capacity (running ones are kept: callers are waiting on them), so that a
+/// full cache loses its least recent answers, not all of them at once.
+fn evict<K: Eq + Hash + Clone, V: Clone>(entries: &mut HashMap<K, Flight<V>>, capacity: usize) {
     entries.retain(|_, f| match f.peek() {
         None => true,
         Some(Some(done)) => done.fresh(),
         Some(None) => false,
     });
-    if entries.len() >= capacity {
-        entries.retain(|_, f| f.peek().is_none());
+    if entries.len() < capacity {
+        return;
+    }
+    let mut finished: Vec<(Instant, K)> = entries
+        .iter()
+        .filter_map(|(k, f)| match f.peek() {
+            Some(Some(done)) => Some((done.at, k.clone())),
+            _ => None,
+        })
+        .collect();
+    finished.sort_unstable_by_key(|(at, _)| *at);
+    let target = capacity - capacity / 4;
+    let excess = entries.len().saturating_sub(target);
+    for (_, key) in finished.into_iter().take(excess) {
+        entries.remove(&key);
     }
 }
 
@@ -212,6 +226,26 @@ mod tests {
         tokio::time::sleep(Duration::from_millis(150)).await;
         let (v, lookup) = cache.get_or_run("k", async { 6 }).await;
         assert_eq!((v, lookup), (Some(5), Lookup::Hit));
+    }
+
+    #[tokio::test]
+    async fn a_full_cache_drops_its_oldest_answers_only() {
+        let cache = FlightCache::<u32, u32>::new(8, long);
+        for k in 0..8 {
+            cache.get_or_run(k, async move { k }).await;
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+        // The ninth key evicts the oldest down to 6 entries, then is added.
+        cache.get_or_run(8, async { 8 }).await;
+        assert_eq!(cache.len(), 7);
+        assert_eq!(
+            cache.get_or_run(0, async { 100 }).await,
+            (Some(100), Lookup::Miss)
+        );
+        assert_eq!(
+            cache.get_or_run(7, async { 100 }).await,
+            (Some(7), Lookup::Hit)
+        );
     }
 
     #[tokio::test]

@@ -74,8 +74,8 @@ pub const FAILURE_TTL: Duration = Duration::from_secs(10);
 /// How long a tag -> digest resolution is reused.
 pub const DIGEST_TTL: Duration = Duration::from_secs(30);
 
-/// Most entries each admission cache holds; beyond it expired entries are dropped, then every
-/// finished one (computations in flight are kept).
+/// Most entries each admission cache holds; beyond it expired entries are dropped, then the
+/// oldest finished ones down to three quarters (computations in flight are kept).
 pub const MAX_CACHE_ENTRIES: usize = 10_000;
 
 /// Largest policy file read.
