@@ -1622,3 +1622,133 @@ fn deploy_manifests_are_accepted_by_a_real_apiserver() {
         assert!(out.contains(kind), "{kind} missing from:\n{out}");
     }
 }
+
+/// Every way a registry misbehaves, between sigward and the real registry: each review is
+/// answered before its deadline, denied in enforce mode naming the cause, admitted with a
+/// warning in warn mode, and the server stays healthy.
+#[test]
+fn registry_faults_fail_closed_in_time_and_warn_in_warn_mode() {
+    use sigward_faults::{Fault, FaultProxy};
+    let p = peers!("registry_faults_fail_closed_in_time_and_warn_in_warn_mode");
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let proxy = rt
+        .block_on(FaultProxy::start(p.http.parse().unwrap()))
+        .unwrap();
+    let faults: Vec<(&str, Fault, &str)> = vec![
+        ("refuse", Fault::Refuse, "cannot"),
+        ("hang", Fault::Hang, "did not finish within 2.0s"),
+        (
+            "slow",
+            Fault::Delay(Duration::from_secs(5)),
+            "did not finish within 2.0s",
+        ),
+        ("reset", Fault::ResetMidBody, "cannot"),
+        ("s401", Fault::Status(401), "401"),
+        ("s404", Fault::Status(404), "404"),
+        ("s429", Fault::Status(429), "429"),
+        ("s500", Fault::Status(500), "500"),
+        ("s503", Fault::Status(503), "503"),
+        ("truncate", Fault::Truncate, "cannot"),
+        ("endless", Fault::Endless, ""),
+        ("corrupt", Fault::Corrupt, "digest"),
+        ("redirect", Fault::RedirectLoop, "redirect"),
+    ];
+    // One signed image per fault, in the real registry; reached through the proxy, whose
+    // address differs: the policy maps it back (a mirror, as remapIdentity is meant for).
+    let dir = workdir("faults");
+    let (key, public) = p.sigward_key_pair(&dir, PASSWORD);
+    let prefix = unique("faults");
+    for (name, _, _) in &faults {
+        let (image, _) = p.push_image(&p.http, &format!("{prefix}/f-{name}"), "v1", &dir);
+        sigward_sign(&p, &key, &image);
+    }
+    let mirror = format!("{}/{prefix}", proxy.addr());
+    let origin = format!("{}/{prefix}", p.http);
+    let policy = |mode: &str| {
+        format!(
+            "{}    signedIdentity:\n      matchPolicy: RemapIdentity\n      remapIdentity: {{prefix: \"{mirror}\", signedPrefix: \"{origin}\"}}\n",
+            key_cip("mirror", &[&mirror], &public, &format!("sigward.dev/mode: {mode}"))
+        )
+    };
+    let w = Webhook::start(
+        &p,
+        &[("p.yaml", policy("enforce"))],
+        &["--deadline", "2s", "--failure-ttl", "1s"],
+    );
+    w.wait_ready();
+    let Some(pod) = fixture("01-") else { return };
+    let review = |name: &str| with_images(pod.clone(), &format!("{mirror}/f-{name}:v1"));
+    // Through the proxy with no fault: admitted.
+    for (name, _, _) in &faults {
+        let response = w.review("/validate", &review(name));
+        assert_eq!(response["allowed"], true, "{name}: {response}");
+    }
+    // Every fault, on a fresh policy generation (no verdict cached from above).
+    std::fs::write(
+        w.policies.join("p.yaml"),
+        policy("enforce").replace("name: mirror", "name: mirror2"),
+    )
+    .unwrap();
+    let start = Instant::now();
+    while !w.metrics().contains("sigward_policy_generation 2") {
+        assert!(start.elapsed() < Duration::from_secs(10));
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    for (name, fault, _) in &faults {
+        proxy.set(&format!("/f-{name}/"), fault.clone());
+    }
+    for (name, _, cause) in &faults {
+        let started = Instant::now();
+        let response = w.review("/validate", &review(name));
+        let took = started.elapsed();
+        assert!(
+            took < Duration::from_secs(4),
+            "{name}: answered after {took:?}"
+        );
+        let message = denial_message(&response);
+        eprintln!("fault {name} ({took:?}): {message}");
+        assert!(
+            message.contains("ClusterImagePolicy mirror2"),
+            "{name}: {message}"
+        );
+        assert!(
+            message.contains(&format!("f-{name}:v1")),
+            "{name}: {message}"
+        );
+        assert!(message.to_lowercase().contains(cause), "{name}: {message}");
+    }
+    assert_eq!(w.get("/healthz").0, 200);
+    // Warn mode: the same faults admit, with the reason as a warning.
+    std::fs::write(w.policies.join("p.yaml"), policy("warn")).unwrap();
+    let start = Instant::now();
+    while !w.metrics().contains("sigward_policy_generation 3") {
+        assert!(start.elapsed() < Duration::from_secs(10));
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    for name in ["s503", "hang", "corrupt"] {
+        let response = w.review("/validate", &review(name));
+        assert_eq!(response["allowed"], true, "{name}: {response}");
+        let warning = response["warnings"][0].as_str().unwrap_or_default();
+        assert!(
+            warning.contains("ClusterImagePolicy mirror"),
+            "{name}: {response}"
+        );
+    }
+    // A flapping registry: once the fault is gone, the short failure TTL lets it recover.
+    std::fs::write(w.policies.join("p.yaml"), policy("enforce")).unwrap();
+    let start = Instant::now();
+    while !w.metrics().contains("sigward_policy_generation 4") {
+        assert!(start.elapsed() < Duration::from_secs(10));
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(w.review("/validate", &review("s503"))["allowed"], false);
+    proxy.clear("/f-s503/");
+    std::thread::sleep(Duration::from_millis(1100));
+    assert_eq!(w.review("/validate", &review("s503"))["allowed"], true);
+    assert_eq!(w.get("/healthz").0, 200);
+    drop(rt);
+}
