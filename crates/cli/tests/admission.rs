@@ -1028,6 +1028,7 @@ fn serving_certificate_is_reloaded() {
 
 #[test]
 fn concurrent_reviews_share_one_verification_and_repeat_reviews_hit_the_cache() {
+    const REVIEWS: usize = 1000;
     let p = peers!("concurrent_reviews_share_one_verification_and_repeat_reviews_hit_the_cache");
     let s = setup(&p);
     let w = Webhook::start(&p, &standard_policies(s), &[]);
@@ -1035,16 +1036,22 @@ fn concurrent_reviews_share_one_verification_and_repeat_reviews_hit_the_cache() 
     let Some(pod) = fixture("01-") else { return };
     let body = serde_json::to_vec(&with_images(pod, &s.by_cosign)).unwrap();
     let responses = w.runtime.block_on(async {
-        let posts = (0..16).map(|_| {
-            w.client
+        let posts = (0..REVIEWS).map(|_| async {
+            let r = w
+                .client
                 .post(format!("{}/validate", w.url))
                 .body(body.clone())
                 .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), 200);
+            serde_json::from_slice::<Value>(&r.bytes().await.unwrap()).unwrap()
         });
         futures_util::future::join_all(posts).await
     });
-    for r in responses {
-        assert_eq!(r.unwrap().status(), 200);
+    // Every one gets the same decision.
+    for r in &responses {
+        assert_eq!(r["response"]["allowed"], true, "{r}");
     }
     let metrics = w.metrics();
     let count = |name: &str| -> u64 {
@@ -1055,7 +1062,7 @@ fn concurrent_reviews_share_one_verification_and_repeat_reviews_hit_the_cache() 
             .and_then(|v| v.parse().ok())
             .unwrap_or_else(|| panic!("{name} missing:\n{metrics}"))
     };
-    // 16 reviews of one image: one verification; the rest joined it or hit its verdict.
+    // 1,000 reviews of one image: one verification; the rest joined it or hit its verdict.
     assert_eq!(
         count("sigward_cache_requests_total{cache=\"verdict\",result=\"miss\"}"),
         1,
@@ -1063,8 +1070,8 @@ fn concurrent_reviews_share_one_verification_and_repeat_reviews_hit_the_cache() 
     );
     let shared = count("sigward_cache_requests_total{cache=\"verdict\",result=\"hit\"}")
         + count("sigward_cache_requests_total{cache=\"verdict\",result=\"joined\"}");
-    assert_eq!(shared, 15, "{metrics}");
-    assert_eq!(count("sigward_admission_reviews_total{endpoint=\"validate\",kind=\"Pod\",operation=\"CREATE\",decision=\"allowed\"}"), 16);
+    assert_eq!(shared, REVIEWS as u64 - 1, "{metrics}");
+    assert_eq!(count("sigward_admission_reviews_total{endpoint=\"validate\",kind=\"Pod\",operation=\"CREATE\",decision=\"allowed\"}"), REVIEWS as u64);
     // A pinned digest costs at most the .sig manifest and its payload once, then nothing.
     let registry = count("sigward_registry_requests_total");
     assert!(
