@@ -267,7 +267,11 @@ impl Webhook {
             .arg(key)
             .arg("--policy")
             .arg(&dir)
-            .args(["--reload-interval", "200ms"])
+            .args(if extra.contains(&"--reload-interval") {
+                &[][..]
+            } else {
+                &["--reload-interval", "200ms"][..]
+            })
             .args(extra)
             .stderr(Stdio::piped())
             .spawn()
@@ -1758,4 +1762,187 @@ fn registry_faults_fail_closed_in_time_and_warn_in_warn_mode() {
     assert_eq!(w.review("/validate", &review("s503"))["allowed"], true);
     assert_eq!(w.get("/healthz").0, 200);
     drop(rt);
+}
+
+/// Policy files rewritten under load, valid and invalid in turn: the last valid set stays in
+/// force, refusals are reported, and no review is ever admitted that a valid set denies.
+#[test]
+fn policy_rewrites_under_load_never_admit_what_the_valid_set_denies() {
+    let p = peers!("policy_rewrites_under_load_never_admit_what_the_valid_set_denies");
+    let s = setup(&p);
+    let scope = format!("{}/unsigned", s.prefix);
+    let valid = |n: usize| key_cip(&format!("v{n}"), &[&scope], &s.sigward_pub, "");
+    let w = Webhook::start(&p, &[("p.yaml", valid(0))], &["--reload-interval", "20ms"]);
+    w.wait_ready();
+    let Some(pod) = fixture("01-") else { return };
+    let body = serde_json::to_vec(&with_images(pod, &s.unsigned)).unwrap();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let writer = {
+        let stop = stop.clone();
+        let file = w.policies.join("p.yaml");
+        let valid: Vec<String> = (1..=3).map(valid).collect();
+        std::thread::spawn(move || {
+            let mut i = 0;
+            while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+                let text = match i % 4 {
+                    0 => "apiVersion: config.openshift.io/v1\nkind: ClusterImagePolicy\nmetadata: {name: bad}\nspec: {scopes: [\"not a scope\"]}\n".to_string(),
+                    1 => "{ this is not yaml".to_string(),
+                    k => valid[k % valid.len()].clone(),
+                };
+                // As kubelet updates a mounted ConfigMap: the new file replaces the old in one
+                // rename (a writer truncating in place can be caught half way: see the docs).
+                let tmp = file.with_extension("tmp");
+                std::fs::write(&tmp, text).unwrap();
+                std::fs::rename(&tmp, &file).unwrap();
+                i += 1;
+                std::thread::sleep(Duration::from_millis(30));
+            }
+            i
+        })
+    };
+    let (admitted, answered) = w.runtime.block_on(async {
+        let mut admitted = 0;
+        let mut answered = 0;
+        let started = Instant::now();
+        while started.elapsed() < Duration::from_secs(3) {
+            let posts = (0..8).map(|_| async {
+                let r = w
+                    .client
+                    .post(format!("{}/validate", w.url))
+                    .body(body.clone())
+                    .send()
+                    .await
+                    .unwrap();
+                serde_json::from_slice::<Value>(&r.bytes().await.unwrap()).unwrap()
+            });
+            for r in futures_util::future::join_all(posts).await {
+                answered += 1;
+                if r["response"]["allowed"] != false {
+                    if admitted == 0 {
+                        eprintln!("first admitted: {r}");
+                    }
+                    admitted += 1;
+                }
+            }
+        }
+        (admitted, answered)
+    });
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    let rewrites = writer.join().unwrap();
+    assert!(
+        answered > 100 && rewrites > 20,
+        "{answered} reviews, {rewrites} rewrites"
+    );
+    assert_eq!(
+        admitted, 0,
+        "{admitted} of {answered} reviews admitted an unsigned image"
+    );
+    let metrics = w.metrics();
+    assert!(
+        !metrics.contains("sigward_policy_reloads_total{result=\"error\"} 0"),
+        "{metrics}"
+    );
+    assert_eq!(w.get("/readyz").0, 200);
+}
+
+/// The serving certificate rotated (same CA) while clients keep opening connections: no
+/// request fails.
+#[test]
+fn certificate_rotation_under_load_fails_no_request() {
+    let p = peers!("certificate_rotation_under_load_fails_no_request");
+    let s = setup(&p);
+    let dir = s.dir.join(unique("rotation"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let live_cert = dir.join("tls.crt");
+    let live_key = dir.join("tls.key");
+    std::fs::copy(&s.cert, &live_cert).unwrap();
+    std::fs::copy(&s.key, &live_key).unwrap();
+    // Two more certificates from the same CA.
+    let ca_key = s.ca.with_file_name("webhook-ca.key");
+    let mut certs = Vec::new();
+    for n in 0..2 {
+        let key = dir.join(format!("k{n}.key"));
+        let csr = dir.join(format!("k{n}.csr"));
+        let cert = dir.join(format!("k{n}.crt"));
+        run(Command::new("openssl")
+            .args([
+                "req",
+                "-newkey",
+                "ec",
+                "-pkeyopt",
+                "ec_paramgen_curve:P-256",
+                "-nodes",
+                "-subj",
+                "/CN=rotated",
+            ])
+            .arg("-keyout")
+            .arg(&key)
+            .arg("-out")
+            .arg(&csr));
+        run(Command::new("openssl")
+            .args(["x509", "-req", "-days", "2", "-CAcreateserial"])
+            .arg("-in")
+            .arg(&csr)
+            .arg("-CA")
+            .arg(&s.ca)
+            .arg("-CAkey")
+            .arg(&ca_key)
+            .arg("-extfile")
+            .arg(s.ca.with_file_name("ext"))
+            .arg("-out")
+            .arg(&cert));
+        certs.push((cert, key));
+    }
+    let w = Webhook::start_with_tls(
+        s,
+        &[],
+        &["--reload-interval", "20ms"],
+        &live_cert,
+        &live_key,
+        &[],
+    );
+    w.wait_ready();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let rotator = {
+        let stop = stop.clone();
+        let (live_cert, live_key) = (live_cert.clone(), live_key.clone());
+        std::thread::spawn(move || {
+            let mut i = 0;
+            while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+                let (cert, key) = &certs[i % certs.len()];
+                // As a Secret update lands: key and certificate in turn, not atomically.
+                std::fs::copy(key, &live_key).unwrap();
+                std::fs::copy(cert, &live_cert).unwrap();
+                i += 1;
+                std::thread::sleep(Duration::from_millis(25));
+            }
+            i
+        })
+    };
+    let (failed, total) = w.runtime.block_on(async {
+        let (mut failed, mut total) = (0, 0);
+        let started = Instant::now();
+        while started.elapsed() < Duration::from_secs(3) {
+            // A new client each round: new connections, new handshakes.
+            let client = client_for(&s.ca);
+            let gets = (0..4).map(|_| client.get(format!("{}/readyz", w.url)).send());
+            for r in futures_util::future::join_all(gets).await {
+                total += 1;
+                if !matches!(r, Ok(ref r) if r.status() == 200) {
+                    failed += 1;
+                }
+            }
+        }
+        (failed, total)
+    });
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    let rotations = rotator.join().unwrap();
+    assert!(
+        total > 50 && rotations > 20,
+        "{total} requests, {rotations} rotations"
+    );
+    assert_eq!(failed, 0, "{failed} of {total} requests failed");
+    assert!(!w
+        .metrics()
+        .contains("sigward_tls_reloads_total{result=\"ok\"} 0"));
 }

@@ -255,18 +255,18 @@ pub fn compile_paths(
     trust: Option<Arc<TrustMaterial>>,
     generation: u64,
 ) -> Result<(CompiledPolicies, Vec<String>), Vec<String>> {
-    compile_sources(paths, &[], trust, generation)
+    compile_sources(&sources::PolicyTexts::read(paths), &[], trust, generation)
 }
 
-/// Compiles the policies under `paths` together with `cluster` ones (each with its origin,
+/// Compiles the policies in `texts` together with `cluster` ones (each with its origin,
 /// `resource namespace/name`); every message names its file and line, or its object.
 pub fn compile_sources(
-    paths: &[PathBuf],
+    texts: &sources::PolicyTexts,
     cluster: &[(String, AnyPolicy)],
     trust: Option<Arc<TrustMaterial>>,
     generation: u64,
 ) -> Result<(CompiledPolicies, Vec<String>), Vec<String>> {
-    let (located, errors) = sources::load(paths);
+    let (located, errors) = texts.parse();
     if !errors.is_empty() {
         return Err(errors.iter().map(ToString::to_string).collect());
     }
@@ -311,7 +311,12 @@ fn file_fingerprint(paths: &[&Path]) -> u64 {
     h.finish()
 }
 
-fn load_policies(config: &ServeConfig, generation: &mut u64, state: &AppState) {
+fn load_policies(
+    config: &ServeConfig,
+    texts: &sources::PolicyTexts,
+    generation: &mut u64,
+    state: &AppState,
+) {
     let mut cluster = Vec::new();
     if let Some(rx) = &config.cluster {
         let snapshot = rx.borrow().clone();
@@ -347,12 +352,7 @@ fn load_policies(config: &ServeConfig, generation: &mut u64, state: &AppState) {
         }
         cluster = policies;
     }
-    match compile_sources(
-        &config.policy_paths,
-        &cluster,
-        config.trust.clone(),
-        *generation + 1,
-    ) {
+    match compile_sources(texts, &cluster, config.trust.clone(), *generation + 1) {
         Ok((compiled, unenforceable)) => {
             *generation += 1;
             let count = compiled.len();
@@ -433,8 +433,10 @@ pub async fn serve(engine: Engine, config: ServeConfig) -> Result<(), ServeError
         budget: config.budget,
     });
     let mut generation = 0u64;
-    let mut policy_print = sources::fingerprint(&config.policy_paths);
-    load_policies(&config, &mut generation, &state);
+    let texts = sources::PolicyTexts::read(&config.policy_paths);
+    let mut policy_print = texts.fingerprint();
+    let mut files_seen = policy_print;
+    load_policies(&config, &texts, &mut generation, &state);
 
     let app = Router::new()
         .route("/validate", post(validate))
@@ -470,14 +472,20 @@ pub async fn serve(engine: Engine, config: ServeConfig) -> Result<(), ServeError
             interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
                 interval.tick().await;
-                let now = sources::fingerprint(&config.policy_paths);
+                let texts = sources::PolicyTexts::read(&config.policy_paths);
+                let now = texts.fingerprint();
                 let cluster_now = cluster_version();
+                // A file is read only once its contents are the same on two ticks in a row: an
+                // editor truncating then writing a file must not be caught half way (an empty
+                // file is a valid, empty policy set, which would admit everything).
+                let files_settled = now == files_seen;
+                files_seen = now;
                 // Unchanged inputs give the same answer: a refused set is retried when an input
                 // changes, not on every tick.
-                if now != policy_print || cluster_now != cluster_print {
+                if (now != policy_print && files_settled) || cluster_now != cluster_print {
                     policy_print = now;
                     cluster_print = cluster_now;
-                    load_policies(&config, &mut generation, &state);
+                    load_policies(&config, &texts, &mut generation, &state);
                 }
                 let now = file_fingerprint(&cert_paths);
                 if now != cert_print {

@@ -17,7 +17,7 @@ pub struct LocatedPolicy {
 }
 
 /// An error at a place in a policy file.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct SourceError {
     /// The file (or the path that could not be read).
     pub file: PathBuf,
@@ -152,46 +152,71 @@ fn yaml_line(message: &str) -> Option<usize> {
     digits.parse().ok()
 }
 
-/// Reads every policy under `paths`.
-pub fn load(paths: &[PathBuf]) -> (Vec<LocatedPolicy>, Vec<SourceError>) {
-    let files = match policy_files(paths) {
-        Ok(f) => f,
-        Err(e) => return (Vec::new(), vec![e]),
-    };
-    let mut policies = Vec::new();
-    let mut errors = Vec::new();
-    for file in files {
-        match read_policy_file(&file) {
-            Ok(text) => {
-                let (p, e) = parse_file(&file, &text);
-                policies.extend(p);
-                errors.extend(e);
-            }
-            Err(e) => errors.push(e),
+/// The policy files under some paths, read once: every later step (fingerprint, parsing)
+/// works on these bytes, so a file rewritten meanwhile cannot be seen half old, half new.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct PolicyTexts {
+    /// Each file and its text (or why it could not be read).
+    pub files: Vec<(PathBuf, Result<String, SourceError>)>,
+    /// Why the paths could not be listed.
+    pub listing: Option<SourceError>,
+}
+
+impl PolicyTexts {
+    /// Reads every policy file under `paths`.
+    pub fn read(paths: &[PathBuf]) -> Self {
+        match policy_files(paths) {
+            Ok(files) => PolicyTexts {
+                files: files
+                    .into_iter()
+                    .map(|f| {
+                        let text = read_policy_file(&f);
+                        (f, text)
+                    })
+                    .collect(),
+                listing: None,
+            },
+            Err(e) => PolicyTexts {
+                files: Vec::new(),
+                listing: Some(e),
+            },
         }
     }
-    (policies, errors)
+
+    /// A fingerprint of names and contents, to notice changes.
+    pub fn fingerprint(&self) -> u64 {
+        use std::hash::{Hash, Hasher};
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        self.hash(&mut h);
+        h.finish()
+    }
+
+    /// Every policy in these texts.
+    pub fn parse(&self) -> (Vec<LocatedPolicy>, Vec<SourceError>) {
+        let mut policies = Vec::new();
+        let mut errors: Vec<SourceError> = self.listing.iter().cloned().collect();
+        for (file, text) in &self.files {
+            match text {
+                Ok(text) => {
+                    let (p, e) = parse_file(file, text);
+                    policies.extend(p);
+                    errors.extend(e);
+                }
+                Err(e) => errors.push(e.clone()),
+            }
+        }
+        (policies, errors)
+    }
+}
+
+/// Reads every policy under `paths`.
+pub fn load(paths: &[PathBuf]) -> (Vec<LocatedPolicy>, Vec<SourceError>) {
+    PolicyTexts::read(paths).parse()
 }
 
 /// Where `policy` was written, for errors naming a policy.
 pub fn locate<'a>(policies: &'a [LocatedPolicy], policy: &PolicyRef) -> Option<&'a LocatedPolicy> {
     policies.iter().find(|p| p.policy.id() == policy)
-}
-
-/// A fingerprint of the files' names and contents, to notice changes.
-pub fn fingerprint(paths: &[PathBuf]) -> u64 {
-    use std::hash::{Hash, Hasher};
-    let mut h = std::collections::hash_map::DefaultHasher::new();
-    match policy_files(paths) {
-        Ok(files) => {
-            for f in files {
-                f.hash(&mut h);
-                std::fs::read(&f).unwrap_or_default().hash(&mut h);
-            }
-        }
-        Err(e) => e.message.hash(&mut h),
-    }
-    h.finish()
 }
 
 #[cfg(test)]
