@@ -1362,6 +1362,17 @@ fn cluster_mode_with_a_real_apiserver() {
     kube.must(&["apply", "-k", crds.to_str().unwrap()]);
     let ns = unique("adm").replace('-', "x");
     kube.must(&["create", "namespace", &ns]);
+    // A second namespace that opts out with deploy/'s label.
+    let opted_out = format!("{ns}x");
+    kube.must(&["create", "namespace", &opted_out]);
+    kube.must(&["label", "namespace", &ns, &format!("sigward-test={ns}")]);
+    kube.must(&[
+        "label",
+        "namespace",
+        &opted_out,
+        &format!("sigward-test={ns}"),
+        "sigward.dev/enforce=false",
+    ]);
     let w = Webhook::start_with_tls(
         s,
         &[],
@@ -1406,7 +1417,7 @@ fn cluster_mode_with_a_real_apiserver() {
     let hook = unique("sigward-test").replace('-', "x");
     let ca = b64_file(&s.ca);
     let config = format!(
-        "apiVersion: admissionregistration.k8s.io/v1\nkind: ValidatingWebhookConfiguration\nmetadata: {{name: {hook}}}\nwebhooks:\n- name: images.sigward.dev\n  admissionReviewVersions: [v1]\n  sideEffects: None\n  failurePolicy: Fail\n  timeoutSeconds: 10\n  clientConfig: {{url: \"{url}/validate\", caBundle: {ca}}}\n  namespaceSelector: {{matchLabels: {{kubernetes.io/metadata.name: {ns}}}}}\n  rules:\n  - {{apiGroups: [\"\"], apiVersions: [v1], operations: [CREATE, UPDATE], resources: [pods, pods/ephemeralcontainers]}}\n  - {{apiGroups: [apps], apiVersions: [v1], operations: [CREATE, UPDATE], resources: [deployments]}}\n",
+        "apiVersion: admissionregistration.k8s.io/v1\nkind: ValidatingWebhookConfiguration\nmetadata: {{name: {hook}}}\nwebhooks:\n- name: images.sigward.dev\n  admissionReviewVersions: [v1]\n  sideEffects: None\n  failurePolicy: Fail\n  timeoutSeconds: 10\n  clientConfig: {{url: \"{url}/validate\", caBundle: {ca}}}\n  namespaceSelector: {{matchLabels: {{sigward-test: {ns}}}, matchExpressions: [{{key: sigward.dev/enforce, operator: NotIn, values: [\"false\"]}}]}}\n  rules:\n  - {{apiGroups: [\"\"], apiVersions: [v1], operations: [CREATE, UPDATE], resources: [pods, pods/ephemeralcontainers]}}\n  - {{apiGroups: [apps], apiVersions: [v1], operations: [CREATE, UPDATE], resources: [deployments]}}\n",
         url = w.url
     );
     let (ok, out) = kube.apply(&config);
@@ -1451,6 +1462,16 @@ fn cluster_mode_with_a_real_apiserver() {
         "signed",
         "--image",
         &s.by_sigward,
+    ]);
+    // The opted-out namespace is never reviewed (the same selector as deploy/webhooks.yaml).
+    kube.must(&[
+        "-n",
+        &opted_out,
+        "create",
+        "deployment",
+        "unsigned",
+        "--image",
+        &s.unsigned,
     ]);
     // A dry run is reviewed too (sideEffects: None), with the same answer.
     let out = kube
