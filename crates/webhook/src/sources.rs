@@ -132,7 +132,11 @@ pub fn parse_file(file: &Path, text: &str) -> (Vec<LocatedPolicy>, Vec<SourceErr
                 line,
             })),
             Err(e) => {
+                // Each document is parsed alone: the parser's "document 0" would mislead.
                 let message = e.to_string();
+                let message = message
+                    .strip_prefix("document 0: ")
+                    .map_or(message.clone(), str::to_owned);
                 let inner = yaml_line(&message).map(|l| line + l - 1);
                 errors.push(SourceError {
                     file: file.to_path_buf(),
@@ -242,7 +246,15 @@ mod tests {
     fn a_yaml_error_names_its_line_in_the_file() {
         let text = "---\napiVersion: config.openshift.io/v1\nkind: ClusterImagePolicy\nmetadata: {name: a}\n---\napiVersion: config.openshift.io/v1\nkind: ClusterImagePolicy\nmetadata: [\n";
         let (_, errors) = parse_file(Path::new("p.yaml"), text);
-        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert_eq!(errors.len(), 2, "{errors:?}");
+        // The first document lacks its spec: named at its first line.
+        assert_eq!(errors[0].line, Some(2), "{errors:?}");
+        assert!(
+            errors[0].message.contains("missing field `spec`"),
+            "{errors:?}"
+        );
+        assert!(!errors[0].message.contains("document 0"), "{errors:?}");
+        let errors = &errors[1..];
         let shown = errors[0].to_string();
         assert!(shown.starts_with("p.yaml:"), "{shown}");
         let line = errors[0].line.unwrap();
