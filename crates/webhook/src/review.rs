@@ -157,6 +157,17 @@ pub struct AdmissionReview {
     pub request: AdmissionRequest,
 }
 
+/// The whole review in one pass: the common case.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct TypedEnvelope {
+    #[serde(default)]
+    api_version: String,
+    #[serde(default)]
+    kind: String,
+    request: AdmissionRequest,
+}
+
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct Envelope {
@@ -174,6 +185,19 @@ impl AdmissionReview {
     /// answered.
     #[allow(clippy::type_complexity)]
     pub fn parse(body: &[u8]) -> Result<Self, (Option<(String, String)>, ReviewError)> {
+        // One typed pass for well-formed reviews; the value-tree pass below only runs to
+        // explain what is wrong with the others.
+        if let Ok(typed) = serde_json::from_slice::<TypedEnvelope>(body) {
+            if typed.kind == "AdmissionReview"
+                && API_VERSIONS.contains(&typed.api_version.as_str())
+                && !typed.request.uid.is_empty()
+            {
+                return Ok(AdmissionReview {
+                    api_version: typed.api_version,
+                    request: typed.request,
+                });
+            }
+        }
         let envelope: Envelope = serde_json::from_slice(body)
             .map_err(|e| (None, ReviewError::Malformed(e.to_string())))?;
         if envelope.kind != "AdmissionReview"
