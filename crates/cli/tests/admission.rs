@@ -764,23 +764,8 @@ fn sigstore_policies_key_keyless_and_static() {
     };
     let s = setup(&p);
     // A keyless image signed by cosign with the local Fulcio and Rekor.
-    let dir = workdir("admission-keyless");
-    let (keyless_image, digest) = p.push_image(&p.http, &unique("adm-keyless/app"), "v1", &dir);
+    let (keyless_image, _) = k.cosign_signed_image(&p, "adm-keyless/app", &[]);
     let repo = keyless_image.rsplit_once(':').unwrap().0.to_string();
-    let token = k.id_token(&k.subject);
-    let mut cmd = p.cosign();
-    k.cosign_env(&mut cmd);
-    run(cmd
-        .args([
-            "sign",
-            "-y",
-            "--fulcio-url",
-            &k.sigstore_url,
-            "--rekor-url",
-            &k.sigstore_url,
-        ])
-        .args(["--identity-token", &token])
-        .arg(format!("{repo}@{digest}")));
     let key_pem = std::fs::read_to_string(&s.cosign_pub)
         .unwrap()
         .replace('\n', "\n        ");
@@ -823,24 +808,8 @@ fn openshift_fulcio_ca_with_rekor_policy() {
     let Some(k) = Keyless::get("openshift_fulcio_ca_with_rekor_policy") else {
         return;
     };
-    let dir = workdir("admission-fulcio");
-    let (image, digest) = p.push_image(&p.http, &unique("adm-fulcio/app"), "v1", &dir);
+    let (image, _) = k.cosign_signed_image(&p, "adm-fulcio/app", &[]);
     let repo = image.rsplit_once(':').unwrap().0.to_string();
-    let token = k.id_token(&k.subject);
-    let mut cmd = p.cosign();
-    k.cosign_env(&mut cmd);
-    run(cmd
-        .args([
-            "sign",
-            "-y",
-            "--fulcio-url",
-            &k.sigstore_url,
-            "--rekor-url",
-            &k.sigstore_url,
-        ])
-        .args(["--identity-token", &token])
-        .arg(&image));
-    let _ = digest;
     let policy = |name: &str, email: &str, annotations: &str| {
         matching(format!(
             "apiVersion: config.openshift.io/v1\nkind: ClusterImagePolicy\nmetadata:\n  name: {name}\n  annotations: {{{annotations}}}\nspec:\n  scopes: [\"{repo}\"]\n  policy:\n    rootOfTrust:\n      policyType: FulcioCAWithRekor\n      fulcioCAWithRekor:\n        fulcioCAData: {}\n        rekorKeyData: {}\n        fulcioSubject:\n          oidcIssuer: {}\n          signedEmail: {email}\n",

@@ -26,29 +26,12 @@ macro_rules! peers {
 
 /// An image on the plain-HTTP registry, signed keyless by cosign; returns (image, digest).
 fn cosign_keyless(p: &Peers, k: &Keyless, name: &str) -> (String, String) {
-    cosign_keyless_with(p, k, name, &[])
+    k.cosign_signed_image(p, &format!("keyless/{name}"), &[])
 }
 
 /// Like [`cosign_keyless`], with extra `cosign sign` arguments.
 fn cosign_keyless_with(p: &Peers, k: &Keyless, name: &str, extra: &[&str]) -> (String, String) {
-    let dir = workdir(name);
-    let (image, digest) = p.push_image(&p.http, &unique(&format!("keyless/{name}")), "v1", &dir);
-    let repo = image.rsplit_once(':').unwrap().0;
-    let token = k.id_token(&k.subject);
-    let mut cmd = p.cosign();
-    k.cosign_env(&mut cmd);
-    run(cmd
-        .args(["sign", "-y", "--allow-http-registry"])
-        .args([
-            "--fulcio-url",
-            &k.sigstore_url,
-            "--rekor-url",
-            &k.sigstore_url,
-        ])
-        .args(["--identity-token", &token])
-        .args(extra)
-        .arg(format!("{repo}@{digest}")));
-    (image, digest)
+    k.cosign_signed_image(p, &format!("keyless/{name}"), extra)
 }
 
 /// `sigward verify --key PUBLIC --trusted-root <local instance>` on `image`, which must pass.

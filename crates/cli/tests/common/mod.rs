@@ -309,4 +309,28 @@ impl Keyless {
             .env("SIGSTORE_REKOR_PUBLIC_KEY", &self.rekor_pub)
             .env("SIGSTORE_CT_LOG_PUBLIC_KEY_FILE", &self.ctlog_pub);
     }
+
+    /// A fresh image `repo` (made unique) on the plain-HTTP registry, signed keyless by cosign
+    /// against the local Fulcio and Rekor, with `extra` `cosign sign` arguments; returns
+    /// (`registry/repo:v1`, digest).
+    pub fn cosign_signed_image(&self, p: &Peers, repo: &str, extra: &[&str]) -> (String, String) {
+        let dir = workdir("cosign-keyless");
+        let (image, digest) = p.push_image(&p.http, &unique(repo), "v1", &dir);
+        let name = image.rsplit_once(':').unwrap().0;
+        let token = self.id_token(&self.subject);
+        let mut cmd = p.cosign();
+        self.cosign_env(&mut cmd);
+        run(cmd
+            .args(["sign", "-y", "--allow-http-registry"])
+            .args([
+                "--fulcio-url",
+                &self.sigstore_url,
+                "--rekor-url",
+                &self.sigstore_url,
+            ])
+            .args(["--identity-token", &token])
+            .args(extra)
+            .arg(format!("{name}@{digest}")));
+        (image, digest)
+    }
 }
