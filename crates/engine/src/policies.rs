@@ -172,6 +172,17 @@ impl CompiledPolicies {
         &self.unenforceable
     }
 
+    /// Generation 0: no policy at all (what is in force before the first load).
+    pub fn empty() -> Self {
+        CompiledPolicies {
+            generation: 0,
+            openshift: PolicySet::default(),
+            sigstore: SigstorePolicySet::default(),
+            checks: HashMap::new(),
+            unenforceable: Vec::new(),
+        }
+    }
+
     /// The generation number given at compile time (verdicts are cached per generation).
     pub fn generation(&self) -> u64 {
         self.generation

@@ -46,7 +46,6 @@ pub struct FaultProxy {
 }
 
 struct Head {
-    method: String,
     path: String,
     raw: Vec<u8>,
     body: Vec<u8>,
@@ -73,7 +72,7 @@ async fn read_head(sock: &mut TcpStream) -> Option<Head> {
     let text = String::from_utf8_lossy(&buf[..end]).to_string();
     let mut lines = text.split("\r\n");
     let mut first = lines.next()?.split(' ');
-    let method = first.next()?.to_owned();
+    let _method = first.next()?;
     let path = first.next()?.to_owned();
     let length: usize = lines
         .filter_map(|l| l.split_once(':'))
@@ -98,12 +97,7 @@ async fn read_head(sock: &mut TcpStream) -> Option<Head> {
         raw.extend_from_slice(b"\r\n");
     }
     raw.extend_from_slice(b"Connection: close\r\n\r\n");
-    Some(Head {
-        method,
-        path,
-        raw,
-        body,
-    })
+    Some(Head { path, raw, body })
 }
 
 /// The upstream's whole answer: head (up to the blank line) and body.
@@ -142,7 +136,6 @@ async fn handle(mut sock: TcpStream, upstream: SocketAddr, fault: Option<Fault>)
     let Some(head) = read_head(&mut sock).await else {
         return;
     };
-    let _ = &head.method;
     match fault {
         None => {
             if let Some((h, b)) = relay(upstream, &head).await {

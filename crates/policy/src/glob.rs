@@ -85,7 +85,7 @@ pub fn glob_matches(glob: &str, image: &str) -> Result<bool, PolicyError> {
 }
 
 /// A set of validated sigstore policies with their compiled globs; the only way to select them.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct SigstorePolicySet {
     policies: Vec<(SigstorePolicy, Vec<Regex>)>,
 }

@@ -9,7 +9,7 @@ use crate::error::PolicyError;
 use crate::model::{Policy, PolicyKind, PolicyRef};
 
 /// A set of validated policies; the only way to select requirements.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct PolicySet {
     policies: Vec<Policy>,
 }

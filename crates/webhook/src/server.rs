@@ -418,8 +418,7 @@ pub async fn serve(engine: Engine, config: ServeConfig) -> Result<(), ServeError
     tls.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
     let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(tls));
 
-    let empty = CompiledPolicies::compile(Vec::new(), config.trust.clone(), 0)
-        .map_err(|e| ServeError::Tls(format!("{e:?}")))?;
+    let empty = CompiledPolicies::empty();
     let state = Arc::new(AppState {
         pull_secrets: config
             .pull_secrets
