@@ -1302,6 +1302,18 @@ impl Kube {
     }
 }
 
+/// Waits until policy generation `n` is in force (a reload takes one or two ticks).
+fn wait_for_generation(w: &Webhook, n: u64) {
+    let start = Instant::now();
+    while !w
+        .metrics()
+        .contains(&format!("sigward_policy_generation {n}\n"))
+    {
+        assert!(start.elapsed() < Duration::from_secs(10), "{}", w.metrics());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
 /// Polls `review` until `allowed` is as wanted (the watch and reload take a moment).
 fn wait_for_decision(w: &Webhook, review: &dyn Fn() -> Value, allowed: bool) {
     let start = Instant::now();
@@ -1694,11 +1706,7 @@ fn registry_faults_fail_closed_in_time_and_warn_in_warn_mode() {
         policy("enforce").replace("name: mirror", "name: mirror2"),
     )
     .unwrap();
-    let start = Instant::now();
-    while !w.metrics().contains("sigward_policy_generation 2") {
-        assert!(start.elapsed() < Duration::from_secs(10));
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    wait_for_generation(&w, 2);
     for (name, fault, _) in &faults {
         proxy.set(&format!("/f-{name}/"), fault.clone());
     }
@@ -1725,11 +1733,7 @@ fn registry_faults_fail_closed_in_time_and_warn_in_warn_mode() {
     assert_eq!(w.get("/healthz").0, 200);
     // Warn mode: the same faults admit, with the reason as a warning.
     std::fs::write(w.policies.join("p.yaml"), policy("warn")).unwrap();
-    let start = Instant::now();
-    while !w.metrics().contains("sigward_policy_generation 3") {
-        assert!(start.elapsed() < Duration::from_secs(10));
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    wait_for_generation(&w, 3);
     for name in ["s503", "hang", "corrupt"] {
         let response = w.review("/validate", &review(name));
         assert_eq!(response["allowed"], true, "{name}: {response}");
@@ -1741,11 +1745,7 @@ fn registry_faults_fail_closed_in_time_and_warn_in_warn_mode() {
     }
     // A flapping registry: once the fault is gone, the short failure TTL lets it recover.
     std::fs::write(w.policies.join("p.yaml"), policy("enforce")).unwrap();
-    let start = Instant::now();
-    while !w.metrics().contains("sigward_policy_generation 4") {
-        assert!(start.elapsed() < Duration::from_secs(10));
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    wait_for_generation(&w, 4);
     assert_eq!(w.review("/validate", &review("s503"))["allowed"], false);
     proxy.clear("/f-s503/");
     std::thread::sleep(Duration::from_millis(1100));

@@ -73,6 +73,16 @@ fn cache(out: &mut String, name: &str, c: &CacheStats) {
     }
 }
 
+/// A counter with `result="ok"` and `result="error"` series.
+fn by_result(out: &mut String, name: &str, help: &str, ok: &AtomicU64, error: &AtomicU64) {
+    let _ = writeln!(
+        out,
+        "# HELP {name} {help}\n# TYPE {name} counter\n{name}{{result=\"ok\"}} {}\n{name}{{result=\"error\"}} {}",
+        ok.load(Ordering::Relaxed),
+        error.load(Ordering::Relaxed)
+    );
+}
+
 /// The whole exposition.
 pub fn render(server: &ServerMetrics, enforcer: Option<&Enforcer>) -> String {
     let mut out = String::new();
@@ -110,21 +120,19 @@ pub fn render(server: &ServerMetrics, enforcer: Option<&Enforcer>) -> String {
         "Time to answer one admission review.",
         &server.review_latency,
     );
-    out.push_str("# HELP sigward_policy_reloads_total Policy reloads by result.\n");
-    out.push_str("# TYPE sigward_policy_reloads_total counter\n");
-    let _ = writeln!(
-        out,
-        "sigward_policy_reloads_total{{result=\"ok\"}} {}\nsigward_policy_reloads_total{{result=\"error\"}} {}",
-        server.policy_reloads_ok.load(Ordering::Relaxed),
-        server.policy_reloads_failed.load(Ordering::Relaxed)
+    by_result(
+        &mut out,
+        "sigward_policy_reloads_total",
+        "Policy reloads by result.",
+        &server.policy_reloads_ok,
+        &server.policy_reloads_failed,
     );
-    out.push_str("# HELP sigward_tls_reloads_total Serving certificate reloads by result.\n");
-    out.push_str("# TYPE sigward_tls_reloads_total counter\n");
-    let _ = writeln!(
-        out,
-        "sigward_tls_reloads_total{{result=\"ok\"}} {}\nsigward_tls_reloads_total{{result=\"error\"}} {}",
-        server.tls_reloads_ok.load(Ordering::Relaxed),
-        server.tls_reloads_failed.load(Ordering::Relaxed)
+    by_result(
+        &mut out,
+        "sigward_tls_reloads_total",
+        "Serving certificate reloads by result.",
+        &server.tls_reloads_ok,
+        &server.tls_reloads_failed,
     );
     if let Some(enforcer) = enforcer {
         let stats = enforcer.stats();
