@@ -199,22 +199,32 @@ pub fn registry_client() -> sigward_oci::client::RegistryClient {
 
 static COUNTER: AtomicUsize = AtomicUsize::new(0);
 
-/// A name unique to this process and call.
+/// A name unique to this run and call. Process ids repeat across runs (a CI container starts
+/// from the same pid every time, and /tmp may be kept), so the run's start time is part of it.
 pub fn unique(prefix: &str) -> String {
-    format!(
-        "{prefix}-{}-{}",
-        std::process::id(),
-        COUNTER.fetch_add(1, Ordering::SeqCst)
-    )
+    static RUN: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    let run = RUN.get_or_init(|| {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or_default();
+        format!("{}-{:x}", std::process::id(), nanos & 0xffff_ffff)
+    });
+    format!("{prefix}-{run}-{}", COUNTER.fetch_add(1, Ordering::SeqCst))
 }
 
-/// A fresh scratch directory.
+/// A fresh scratch directory: created here, never one left by an earlier run.
 pub fn workdir(test: &str) -> PathBuf {
-    let dir = std::env::temp_dir()
-        .join("sigward-tests")
-        .join(unique(test));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
+    let parent = std::env::temp_dir().join("sigward-tests");
+    std::fs::create_dir_all(&parent).unwrap();
+    loop {
+        let dir = parent.join(unique(test));
+        match std::fs::create_dir(&dir) {
+            Ok(()) => return dir,
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+            Err(e) => panic!("cannot create {}: {e}", dir.display()),
+        }
+    }
 }
 
 /// Runs a command that must succeed; panics with its output otherwise.
