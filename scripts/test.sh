@@ -26,6 +26,18 @@ if [ "${1:-}" = "--" ]; then shift; shift_args=("$@"); fi
 test_log=$(mktemp)
 cargo test --workspace --release -- "${shift_args[@]}" 2>&1 | tee "$test_log"
 
+# The soak runs its own test binary directly (not through cargo, which would hold the build
+# directory's lock for the whole half hour) in the background while the steps below run.
+soak_seconds=${SIGWARD_SOAK_SECONDS:-1800}
+step "soak: ${soak_seconds} s of mixed reviews against one server, in the background"
+soak_bin=$(cargo test --release -p sigward-cli --test admission --no-run 2>&1 |
+    sed -n 's/.*Executable tests\/admission.rs (\(.*\))$/\1/p' | tail -1)
+[ -x "$soak_bin" ] || { echo "cannot find the admission test binary" >&2; exit 1; }
+soak_bin=$(realpath "$soak_bin")
+soak_log=$(mktemp)
+(cd crates/cli && SIGWARD_SOAK_SECONDS=$soak_seconds "$soak_bin" soak_ --ignored --nocapture) >"$soak_log" 2>&1 &
+soak_pid=$!
+
 step "conformance and mutation summaries (the same tests, output shown)"
 cargo test --release -q -p sigward-cli --test conformance conformance_140_of_140 -- --nocapture 2>&1 | grep -E '^sigstore-conformance:'
 cargo test --release -q -p sigward-verify --test conformance_mutations -- --nocapture 2>&1 | grep -E '^mutation test:'
@@ -36,6 +48,16 @@ bash scripts/check-deploy.sh --self-test
 
 step "fuzz targets: build, then 5 s of fuzzing each"
 bash scripts/fuzz.sh smoke 5
+
+step "soak: its result (waits for the rest of its ${soak_seconds} s)"
+if ! wait "$soak_pid"; then
+    cat "$soak_log"
+    echo "soak FAILED" >&2
+    exit 1
+fi
+grep -E '^(soak|test result)' "$soak_log"
+grep -E '^test result:' "$soak_log" >>"$test_log"
+rm -f "$soak_log"
 
 # One closing line for the whole suite, summed over every test binary.
 awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($i ~ /^passed;?$/) p += $(i-1); if ($i ~ /^failed;?$/) f += $(i-1) } }

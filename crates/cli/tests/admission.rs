@@ -1936,3 +1936,510 @@ fn certificate_rotation_under_load_fails_no_request() {
         .metrics()
         .contains("sigward_tls_reloads_total{result=\"ok\"} 0"));
 }
+
+/// What a soak review must get back.
+#[derive(Clone)]
+enum Expect {
+    /// 200, allowed, no warnings.
+    Allowed,
+    /// 200, allowed, and a JSONPatch (the `/mutate` pin).
+    Pinned,
+    /// 200, allowed, with a warning containing the text.
+    Warned(String),
+    /// 200, denied (403) with a message containing every text.
+    Denied(Vec<String>),
+    /// 200, denied inside the answer with this status code (a review that is not one).
+    Refused(u16),
+    /// This HTTP status, no AdmissionReview answer.
+    Status(u16),
+}
+
+struct SoakCase {
+    name: &'static str,
+    path: &'static str,
+    body: Vec<u8>,
+    uid: Option<String>,
+    expect: Expect,
+}
+
+/// The first problem with an answer, if any.
+fn soak_mismatch(case: &SoakCase, status: u16, body: &[u8]) -> Option<String> {
+    let text = || String::from_utf8_lossy(&body[..body.len().min(600)]).to_string();
+    if let Expect::Status(want) = case.expect {
+        return (status != want).then(|| format!("status {status}, want {want}: {}", text()));
+    }
+    if status != 200 {
+        return Some(format!("status {status}: {}", text()));
+    }
+    let Ok(answer) = serde_json::from_slice::<Value>(body) else {
+        return Some(format!("not JSON: {}", text()));
+    };
+    let r = &answer["response"];
+    if let Some(uid) = &case.uid {
+        if r["uid"] != json!(uid) {
+            return Some(format!("uid not echoed: {answer}"));
+        }
+    }
+    let ok = match &case.expect {
+        Expect::Allowed => r["allowed"] == true && r.get("warnings").is_none(),
+        Expect::Pinned => r["allowed"] == true && r["patchType"] == "JSONPatch",
+        Expect::Warned(text) => {
+            r["allowed"] == true
+                && r["warnings"]
+                    .as_array()
+                    .is_some_and(|w| w.iter().any(|w| w.as_str().unwrap_or("").contains(text)))
+        }
+        Expect::Denied(texts) => {
+            let message = r["status"]["message"].as_str().unwrap_or("");
+            r["allowed"] == false
+                && r["status"]["code"] == 403
+                && texts.iter().all(|t| message.contains(t.as_str()))
+        }
+        Expect::Refused(code) => r["allowed"] == false && r["status"]["code"] == *code,
+        Expect::Status(_) => unreachable!(),
+    };
+    (!ok).then(|| format!("unexpected answer: {answer}"))
+}
+
+fn rss_kib(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+}
+
+/// The soak: `SIGWARD_SOAK_SECONDS` (default 1800) of mixed reviews (signed and unsigned
+/// images, key and keyless, both policy APIs, warn mode, every workload kind, `/mutate`,
+/// uncovered images, deletes, malformed and oversized bodies) against one server whose caches
+/// expire every second or two (so verification runs all along) and whose policy directory is
+/// rewritten, sometimes invalidly, twice a minute. Every answer is checked against what it
+/// must be; the server must never crash, never log a panic, and keep its memory flat.
+#[test]
+#[ignore = "a long soak: scripts/test.sh runs it with --ignored (SIGWARD_SOAK_SECONDS, default 1800)"]
+fn soak_mixed_reviews_stay_correct_and_memory_stays_flat() {
+    let p = peers!("soak_mixed_reviews_stay_correct_and_memory_stays_flat");
+    let Some(k) = Keyless::get("soak_mixed_reviews_stay_correct_and_memory_stays_flat") else {
+        return;
+    };
+    let seconds: u64 = std::env::var("SIGWARD_SOAK_SECONDS")
+        .ok()
+        .map(|v| {
+            v.parse()
+                .expect("SIGWARD_SOAK_SECONDS: a number of seconds")
+        })
+        .unwrap_or(1800);
+    let s = setup(&p);
+    let (keyless_image, _) = k.cosign_signed_image(&p, "soak-keyless/app", &[]);
+    let keyless_repo = keyless_image.rsplit_once(':').unwrap().0.to_string();
+    let repo_path = s.prefix.split_once('/').unwrap().1;
+    let (warned, _) = p.push_image(&p.http, &format!("{repo_path}/warned"), "v1", &s.dir);
+    let mut policies = standard_policies(s);
+    policies.push((
+        "warn.yaml",
+        key_cip(
+            "soak-warn",
+            &[&format!("{}/warned", s.prefix)],
+            &s.sigward_pub,
+            "sigward.dev/mode: warn",
+        ),
+    ));
+    policies.push((
+        "keyless.yaml",
+        format!(
+            "apiVersion: policy.sigstore.dev/v1beta1\nkind: ClusterImagePolicy\nmetadata: {{name: soak-keyless}}\nspec:\n  images: [{{glob: \"{keyless_repo}**\"}}]\n  authorities:\n  - keyless:\n      identities:\n      - issuer: {issuer}\n        subject: {subject}\n",
+            issuer = k.issuer,
+            subject = k.subject,
+        ),
+    ));
+    let trusted_root = k.trusted_root.display().to_string();
+    let mut w = Webhook::start(
+        &p,
+        &policies,
+        &[
+            "--trusted-root",
+            &trusted_root,
+            "--verdict-ttl",
+            "2s",
+            "--failure-ttl",
+            "1s",
+            "--digest-ttl",
+            "1s",
+            "--reload-interval",
+            "500ms",
+        ],
+    );
+    w.wait_ready();
+
+    // The cases, each body serialised once.
+    let review = |fixture_name: &str, image: &str| -> Option<(Vec<u8>, String)> {
+        let r = with_images(fixture(fixture_name)?, image);
+        let uid = r["request"]["uid"].as_str().unwrap().to_string();
+        Some((serde_json::to_vec(&r).unwrap(), uid))
+    };
+    let by_policy = |policy: &str, image: &str| {
+        Expect::Denied(vec![
+            format!("ClusterImagePolicy {policy}"),
+            image.to_string(),
+        ])
+    };
+    let mut cases = Vec::new();
+    let mut add = |name, path, fixture_name: &str, image: &str, expect| -> bool {
+        let Some((body, uid)) = review(fixture_name, image) else {
+            return false;
+        };
+        cases.push(SoakCase {
+            name,
+            path,
+            body,
+            uid: Some(uid),
+            expect,
+        });
+        true
+    };
+    let added = [
+        add(
+            "pod signed by sigward",
+            "/validate",
+            "01-",
+            &s.by_sigward,
+            Expect::Allowed,
+        ),
+        add(
+            "deployment pinned by digest",
+            "/validate",
+            "02-",
+            &s.by_sigward_digest,
+            Expect::Allowed,
+        ),
+        add(
+            "cronjob signed by cosign",
+            "/validate",
+            "07-",
+            &s.by_cosign,
+            Expect::Allowed,
+        ),
+        add(
+            "init container keyless",
+            "/validate",
+            "13-",
+            &keyless_image,
+            Expect::Allowed,
+        ),
+        add(
+            "v1beta1 multi-image deployment",
+            "/validate",
+            "15-",
+            &s.by_sigward,
+            Expect::Allowed,
+        ),
+        add(
+            "ephemeral container signed",
+            "/validate",
+            "12-",
+            &s.by_sigward,
+            Expect::Allowed,
+        ),
+        add(
+            "pod mutated",
+            "/mutate",
+            "01-",
+            &s.by_sigward,
+            Expect::Pinned,
+        ),
+        add(
+            "pod uncovered",
+            "/validate",
+            "01-",
+            "quay.io/sigward-soak/uncovered:v1",
+            Expect::Allowed,
+        ),
+        add(
+            "pod delete",
+            "/validate",
+            "11-",
+            &s.unsigned,
+            Expect::Allowed,
+        ),
+        add(
+            "pod unsigned",
+            "/validate",
+            "01-",
+            &s.unsigned,
+            by_policy("by-sigward", &s.unsigned),
+        ),
+        add(
+            "statefulset wrong key",
+            "/validate",
+            "04-",
+            &s.wrong_key,
+            by_policy("by-sigward", &s.wrong_key),
+        ),
+        add(
+            "ephemeral container unsigned",
+            "/validate",
+            "12-",
+            &s.unsigned,
+            by_policy("by-sigward", &s.unsigned),
+        ),
+        add(
+            "job unsigned in warn mode",
+            "/validate",
+            "06-",
+            &warned,
+            Expect::Warned("ClusterImagePolicy soak-warn".into()),
+        ),
+        add(
+            "pod with an invalid reference",
+            "/validate",
+            "01-",
+            "UPPER/Case:tag",
+            Expect::Denied(vec!["not a valid image reference".into()]),
+        ),
+    ];
+    if added.contains(&false) {
+        return; // a fixture is missing (SKIPPED printed by `fixture`)
+    }
+    cases.push(SoakCase {
+        name: "not JSON",
+        path: "/validate",
+        body: b"{not json".to_vec(),
+        uid: None,
+        expect: Expect::Status(400),
+    });
+    cases.push(SoakCase {
+        name: "not a review",
+        path: "/validate",
+        body: br#"{"apiVersion":"v1","kind":"Pod"}"#.to_vec(),
+        uid: None,
+        expect: Expect::Status(400),
+    });
+    cases.push(SoakCase {
+        name: "request that is not one",
+        path: "/validate",
+        body: serde_json::to_vec(
+            &json!({"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview",
+            "request": {"uid": "soak-1", "operation": "CREATE", "object": "a string"}}),
+        )
+        .unwrap(),
+        uid: Some("soak-1".into()),
+        expect: Expect::Refused(400),
+    });
+    let oversized = SoakCase {
+        name: "9 MiB body",
+        path: "/validate",
+        body: vec![b' '; 9 * 1024 * 1024],
+        uid: None,
+        expect: Expect::Status(413),
+    };
+    let cases = std::sync::Arc::new(cases);
+    let oversized = std::sync::Arc::new(oversized);
+
+    // Policy rewrites: an invalid file appears, then is replaced by a valid one, twice a minute.
+    // The valid set never changes meaning, so no expected answer changes.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let rewriter = {
+        let stop = stop.clone();
+        let file = w.policies.join("churn.yaml");
+        let harmless = key_cip(
+            "soak-churn",
+            &["quay.io/sigward-soak/never-used"],
+            &s.sigward_pub,
+            "",
+        );
+        std::thread::spawn(move || {
+            let mut rewrites = 0u64;
+            let mut i = 0u64;
+            while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+                std::thread::sleep(Duration::from_millis(500));
+                i += 1;
+                let text = match i % 60 {
+                    0 => "{ this is not yaml".to_string(),
+                    10 | 30 | 50 => format!("# rewrite {i}\n{harmless}"),
+                    20 => "apiVersion: config.openshift.io/v1\nkind: ClusterImagePolicy\nmetadata: {name: bad}\nspec: {scopes: [\"not a scope\"]}\n".to_string(),
+                    _ => continue,
+                };
+                let tmp = file.with_extension("tmp");
+                std::fs::write(&tmp, text).unwrap();
+                std::fs::rename(&tmp, &file).unwrap();
+                rewrites += 1;
+            }
+            rewrites
+        })
+    };
+
+    let pid = w.child.id();
+    let started = Instant::now();
+    let duration = Duration::from_secs(seconds);
+    let counts: std::sync::Arc<Vec<std::sync::atomic::AtomicU64>> =
+        std::sync::Arc::new((0..cases.len() + 1).map(|_| 0.into()).collect());
+    let wrong = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let workers: Vec<_> = (0..4)
+        .map(|worker| {
+            let (client, url) = (w.client.clone(), w.url.clone());
+            let (cases, oversized, counts, wrong, stop) = (
+                cases.clone(),
+                oversized.clone(),
+                counts.clone(),
+                wrong.clone(),
+                stop.clone(),
+            );
+            w.runtime.spawn(async move {
+                let mut n = worker;
+                while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+                    n += 4;
+                    // One oversized body in 2,000 reviews; the rest round robin.
+                    let (index, case) = if n % 2000 == 1 {
+                        (cases.len(), &*oversized)
+                    } else {
+                        (n % cases.len(), &cases[n % cases.len()])
+                    };
+                    let answer = client
+                        .post(format!("{url}{}", case.path))
+                        .header("Content-Type", "application/json")
+                        .body(case.body.clone())
+                        .send()
+                        .await;
+                    let problem = match answer {
+                        Ok(r) => {
+                            let status = r.status().as_u16();
+                            match r.bytes().await {
+                                Ok(body) => soak_mismatch(case, status, &body),
+                                Err(e) => Some(format!("reading the answer: {e}")),
+                            }
+                        }
+                        Err(e) => Some(format!("request failed: {e}")),
+                    };
+                    counts[index].fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    if let Some(problem) = problem {
+                        let mut wrong = wrong.lock().unwrap();
+                        if wrong.len() < 1000 {
+                            wrong.push(format!("{}: {problem}", case.name));
+                        }
+                    }
+                    tokio::time::sleep(Duration::from_millis(4)).await;
+                }
+            })
+        })
+        .collect();
+
+    // Watch the process: alive, memory, and progress once a minute.
+    let mut samples: Vec<(Duration, u64)> = Vec::new();
+    let mut next_report = Duration::from_secs(60);
+    let mut died = None;
+    while started.elapsed() < duration {
+        std::thread::sleep(Duration::from_secs(2));
+        if let Ok(Some(status)) = w.child.try_wait() {
+            died = Some(status);
+            break;
+        }
+        if let Some(rss) = rss_kib(pid) {
+            samples.push((started.elapsed(), rss));
+        }
+        if started.elapsed() >= next_report {
+            next_report += Duration::from_secs(60);
+            let total: u64 = counts
+                .iter()
+                .map(|c| c.load(std::sync::atomic::Ordering::Relaxed))
+                .sum();
+            println!(
+                "soak: {:>5} s, {total} reviews, {} wrong, server RSS {} KiB",
+                started.elapsed().as_secs(),
+                wrong.lock().unwrap().len(),
+                samples.last().map_or(0, |s| s.1)
+            );
+        }
+    }
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    w.runtime.block_on(async {
+        for worker in workers {
+            worker.await.unwrap();
+        }
+    });
+    let rewrites = rewriter.join().unwrap();
+    let elapsed = started.elapsed();
+    assert!(died.is_none(), "the server exited: {died:?}");
+
+    let total: u64 = counts
+        .iter()
+        .map(|c| c.load(std::sync::atomic::Ordering::Relaxed))
+        .sum();
+    println!(
+        "soak: {} s, {total} reviews ({:.0}/s), {rewrites} policy rewrites",
+        elapsed.as_secs(),
+        total as f64 / elapsed.as_secs_f64()
+    );
+    for (i, count) in counts.iter().enumerate() {
+        let name = cases.get(i).map_or(oversized.name, |c| c.name);
+        println!(
+            "soak:   {count:>9} {name}",
+            count = count.load(std::sync::atomic::Ordering::Relaxed)
+        );
+    }
+    let metrics = w.metrics();
+    for line in metrics.lines().filter(|l| {
+        l.starts_with("sigward_cache_requests_total")
+            || l.starts_with("sigward_policy_reloads_total")
+            || l.starts_with("sigward_registry_requests_total")
+            || l.starts_with("sigward_registry_errors_total")
+            || l.starts_with("sigward_malformed_reviews_total")
+            || l.starts_with("sigward_policy_generation")
+    }) {
+        println!("soak:   {line}");
+    }
+
+    let wrong = wrong.lock().unwrap();
+    assert!(
+        wrong.is_empty(),
+        "{} wrong answers; the first: {:#?}",
+        wrong.len(),
+        &wrong[..wrong.len().min(5)]
+    );
+    let panics: Vec<String> = w
+        .log
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|l| l.contains("panicked"))
+        .cloned()
+        .collect();
+    assert!(panics.is_empty(), "the server logged panics: {panics:?}");
+    assert!(
+        counts
+            .iter()
+            .all(|c| c.load(std::sync::atomic::Ordering::Relaxed) > 0),
+        "a case was never sent"
+    );
+    assert!(
+        rewrites as f64 >= elapsed.as_secs_f64() / 10.0,
+        "{rewrites} rewrites"
+    );
+    assert!(
+        !metrics.contains("sigward_policy_reloads_total{result=\"error\"} 0"),
+        "the invalid rewrites were not reported: {metrics}"
+    );
+    assert_eq!(w.get("/readyz").0, 200);
+
+    // Memory: after a warm-up (a tenth of the run, at least 20 s), the peak of the last quarter
+    // may not exceed the peak of the first quarter by more than 4 MiB or 10 %, whichever is
+    // larger, and nothing may exceed 64 MiB.
+    let warmup = (duration / 10).max(Duration::from_secs(20));
+    let steady: Vec<_> = samples.iter().filter(|(t, _)| *t >= warmup).collect();
+    assert!(steady.len() >= 8, "too few memory samples: {samples:?}");
+    let quarter = steady.len() / 4;
+    let first = steady[..quarter].iter().map(|s| s.1).max().unwrap();
+    let last = steady[steady.len() - quarter..]
+        .iter()
+        .map(|s| s.1)
+        .max()
+        .unwrap();
+    let peak = samples.iter().map(|s| s.1).max().unwrap();
+    println!(
+        "soak: server RSS after warm-up: first quarter peak {first} KiB, last quarter peak {last} KiB, overall peak {peak} KiB"
+    );
+    assert!(
+        last <= first + (first / 10).max(4096),
+        "memory grew from {first} KiB to {last} KiB"
+    );
+    assert!(peak <= 64 * 1024, "RSS peaked at {peak} KiB");
+}
