@@ -2,23 +2,27 @@
 # Benchmarks behind BENCHMARKS.md: sigward side by side with cosign and sigstore-python on the
 # same inputs, against the local peers (plain-HTTP registry, local Sigstore instance, OIDC).
 #
-#   scripts/bench.sh           full run (about 2 minutes once built; a clean build takes ~3 minutes)
-#   scripts/bench.sh --quick   short runs, to check the script works (~30 s once built)
+#   scripts/bench.sh           full run (about 4 minutes once built; a clean build takes ~3 minutes)
+#   scripts/bench.sh --quick   short runs, to check the script works (~70 s once built)
 #   --nojitter                 also build sigward with AWS_LC_SYS_NO_JITTER_ENTROPY=1 (own target
 #                              dir, ~3 minutes more) and add it as a contender: shows what aws-lc's
 #                              one-time CPU-jitter entropy collection costs each process
 #
 # Needs the peers running: scripts/peers.sh install && scripts/peers.sh start.
 # Prepares its inputs once (a blob signed by sigstore-python, an image pushed with skopeo and
-# signed keyless by cosign), checks every contender verifies them, then measures:
+# signed keyless by cosign, another signed by cosign with a key, its entry in the local Rekor),
+# checks every contender verifies them, then measures:
 #   A. bundle verification: sigward-bench bundles (in-process, one thread) and whole processes
 #      (hyperfine: sigward verify-bundle, sigstore-python verify identity, cosign verify-blob)
-#   B. keyless image verification: sigward-bench image (in-process, cold and warm) and whole
-#      processes (hyperfine: sigward verify, cosign verify)
+#   B. image verification: sigward-bench image (in-process, keyless, cold and warm) and whole
+#      processes (hyperfine: sigward verify, cosign verify), keyless and key-signed, each by
+#      tag and by digest
 #   C. the admission webhook: sigward-bench admission starts `sigward serve` (TLS certificates
-#      made with openssl; policies for a key-signed image, for N tags of another, and for B's
-#      keyless image) and posts AdmissionReviews to it over HTTPS: warm-cache throughput and
-#      latency, the first review by a fresh process, uncached verdicts, memory
+#      made with openssl; policies for a key-signed image, for N tags of another, for a Pod of
+#      10 more key-signed images, and for B's keyless image) and posts AdmissionReviews to it
+#      over HTTPS: warm-cache throughput and latency (closed loop, then open loop at fixed
+#      rates), the first review by a fresh process, uncached verdicts (single images by tag
+#      and by digest, and Pods of 10 images), memory
 # Every figure is printed after the exact command that produced it; hyperfine's JSON and
 # Markdown exports stay in the work directory printed at the end.
 set -euo pipefail
@@ -37,17 +41,19 @@ for arg in "$@"; do
   case "$arg" in
     --quick) QUICK=1 ;;
     --nojitter) NOJITTER=1 ;;
-    -h | --help) sed -n '2,23p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h | --help) sed -n '2,27p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) die "unknown argument $arg (try --help)" ;;
   esac
 done
 if ((QUICK)); then
   BUNDLE_SECONDS=2 IMAGE_COUNT=20 RUNS=5 WARMUP=1
-  ADM_SECONDS=2 ADM_WARMUP=0.5 ADM_SAMPLES=10 ADM_TAGS=100
+  ADM_SECONDS=2 ADM_WARMUP=0.5 ADM_SAMPLES=10 ADM_TAGS=100 ADM_RATES=1000,5000
 else
   BUNDLE_SECONDS=10 IMAGE_COUNT=200 RUNS=30 WARMUP=3
-  ADM_SECONDS=10 ADM_WARMUP=1 ADM_SAMPLES=100 ADM_TAGS=1000
+  ADM_SECONDS=10 ADM_WARMUP=1 ADM_SAMPLES=100 ADM_TAGS=1000 ADM_RATES=1000,5000,10000,15000
 fi
+# Images of the Pod whose review verifies them all at once (C, uncached phase).
+ADM_POD=10
 
 step "peers"
 ENV_FILE="${SIGWARD_PEERS_DIR:-$ROOT/.peers}/env"
@@ -112,31 +118,54 @@ WORK=$(mktemp -d "${TMPDIR:-/tmp}/sigward-bench.XXXXXX")
 BLOB=$WORK/blob.txt
 BUNDLE=$WORK/blob.sigstore.json
 printf 'sigward benchmark blob, %s\n' "$(date -u +%FT%TZ)" >"$BLOB"
-# Prints a signing command (its ID token shown as TOKEN), runs it with a fresh token and
-# prints the last line it said (all of it if it failed).
+# Runs a command with its output kept in $WORK/sign.log and prints the last line it said (all
+# of it if it failed). `quietly` prints the command first; `with_token` prints a signing
+# command (its ID token shown as TOKEN) and runs it with a fresh token.
+logged() {
+  if ! "$@" >"$WORK/sign.log" 2>&1; then
+    cat "$WORK/sign.log" >&2
+    die "failed: $1"
+  fi
+  tail -1 "$WORK/sign.log"
+}
+quietly() { echo_cmd "$@"; logged "$@"; }
 with_token() {
   local token
   token=$(bash "$SIGWARD_TEST_PEERS_SCRIPT" id-token)
   echo "\$ TOKEN=\$(bash $SIGWARD_TEST_PEERS_SCRIPT id-token)"
   echo_cmd "$@"
-  if ! "${@/#TOKEN/$token}" >"$WORK/sign.log" 2>&1; then
-    cat "$WORK/sign.log" >&2
-    die "signing failed: $1"
-  fi
-  tail -1 "$WORK/sign.log"
+  logged "${@/#TOKEN/$token}"
+}
+# push_image LAYOUT REPO TAG: a fresh one-layer image (its content names REPO) written to the
+# OCI layout LAYOUT and pushed with skopeo as REPO:TAG; sets DIGEST.
+push_image() {
+  echo_cmd "$SIGWARD_TEST_MKOCI" "$1" "$3" "sigward bench $2"
+  DIGEST=$("$SIGWARD_TEST_MKOCI" "$1" "$3" "sigward bench $2")
+  show "$SIGWARD_TEST_SKOPEO" --policy "$SIGWARD_TEST_SKOPEO_POLICY" copy -q --dest-tls-verify=false \
+    "oci:$1:$3" "docker://$2:$3"
 }
 with_token "$PYSIGSTORE" --trust-config "$SIGWARD_TEST_TRUST_CONFIG" sign --identity-token TOKEN \
   --bundle "$BUNDLE" "$BLOB"
 REPO=$SIGWARD_TEST_REGISTRY_HTTP/bench/app-$(date +%s)-$$
-echo_cmd "$SIGWARD_TEST_MKOCI" "$WORK/layout" v1 "sigward bench $REPO"
-DIGEST=$("$SIGWARD_TEST_MKOCI" "$WORK/layout" v1 "sigward bench $REPO")
-show "$SIGWARD_TEST_SKOPEO" --policy "$SIGWARD_TEST_SKOPEO_POLICY" copy -q --dest-tls-verify=false \
-  "oci:$WORK/layout:v1" "docker://$REPO:v1"
+push_image "$WORK/layout" "$REPO" v1
 with_token "$COSIGN" sign -y --allow-http-registry --fulcio-url "$SIGWARD_TEST_SIGSTORE_URL" \
   --rekor-url "$SIGWARD_TEST_SIGSTORE_URL" --identity-token TOKEN "$REPO@$DIGEST"
 IMAGE=$REPO:v1
+IMAGE_AT_DIGEST=$REPO@$DIGEST
 echo "blob: $BLOB ($(wc -c <"$BLOB") bytes), bundle: $BUNDLE ($(wc -c <"$BUNDLE") bytes)"
 echo "image: $IMAGE = $DIGEST, signed keyless by cosign (legacy .sig tag, Fulcio certificate + Rekor SET)"
+# B3's key-signed image: signed by cosign with its own key pair and, as cosign does by default,
+# logged in the (local) Rekor, so that both verifiers check the signature and the entry's SET,
+# offline (sigward takes the Rekor key from --trusted-root, cosign from SIGSTORE_REKOR_PUBLIC_KEY).
+KEY_PASSWORD=sigward-bench
+quietly env COSIGN_PASSWORD=$KEY_PASSWORD "$COSIGN" generate-key-pair --output-key-prefix "$WORK/cosign"
+KEYED_REPO=$SIGWARD_TEST_REGISTRY_HTTP/bench/keyed-$(date +%s)-$$
+push_image "$WORK/keyed-layout" "$KEYED_REPO" v1
+quietly env COSIGN_PASSWORD=$KEY_PASSWORD "$COSIGN" sign -y --allow-http-registry --key "$WORK/cosign.key" \
+  --rekor-url "$SIGWARD_TEST_SIGSTORE_URL" "$KEYED_REPO@$DIGEST"
+KEYED_IMAGE=$KEYED_REPO:v1
+KEYED_AT_DIGEST=$KEYED_REPO@$DIGEST
+echo "key-signed image: $KEYED_IMAGE = $DIGEST, signed by cosign with $WORK/cosign.key (legacy .sig tag, Rekor SET)"
 
 # The contenders, as argument lists (hyperfine gets them joined: no path here has spaces),
 # read through namerefs below.
@@ -148,24 +177,38 @@ echo "image: $IMAGE = $DIGEST, signed keyless by cosign (legacy .sig tag, Fulcio
     --bundle "$BUNDLE" --cert-identity "$IDENTITY" --cert-oidc-issuer "$ISSUER" "$BLOB")
   COSIGN_BUNDLE=("$COSIGN" verify-blob --new-bundle-format --bundle "$BUNDLE" --trusted-root "$TRUSTED_ROOT"
     --certificate-identity "$IDENTITY" --certificate-oidc-issuer "$ISSUER" "$BLOB")
-  SIGWARD_IMAGE=("$SIGWARD" verify --allow-http-registry --trusted-root "$TRUSTED_ROOT"
-    --certificate-identity "$IDENTITY" --certificate-oidc-issuer "$ISSUER" "$IMAGE")
-  COSIGN_IMAGE=("$COSIGN" verify --allow-http-registry --certificate-identity "$IDENTITY"
-    --certificate-oidc-issuer "$ISSUER" "$IMAGE")
-  # The same sigward commands from the no-jitter build, as extra hyperfine contenders.
-  NJ_BUNDLE=() NJ_IMAGE=() NJ_START=()
-  if ((NOJITTER)); then
-    NJ_BUNDLE=(sigward-nojitter "$NJ_BIN/sigward ${SIGWARD_BUNDLE[*]:1}")
-    NJ_IMAGE=(sigward-nojitter "$NJ_BIN/sigward ${SIGWARD_IMAGE[*]:1}")
-    NJ_START=(sigward-nojitter "$NJ_BIN/sigward --version")
-  fi
+  KEYLESS_SIGWARD=("$SIGWARD" verify --allow-http-registry --trusted-root "$TRUSTED_ROOT"
+    --certificate-identity "$IDENTITY" --certificate-oidc-issuer "$ISSUER")
+  KEYLESS_COSIGN=("$COSIGN" verify --allow-http-registry --certificate-identity "$IDENTITY"
+    --certificate-oidc-issuer "$ISSUER")
+  SIGWARD_IMAGE=("${KEYLESS_SIGWARD[@]}" "$IMAGE")
+  COSIGN_IMAGE=("${KEYLESS_COSIGN[@]}" "$IMAGE")
+  SIGWARD_IMAGE_DIGEST=("${KEYLESS_SIGWARD[@]}" "$IMAGE_AT_DIGEST")
+  COSIGN_IMAGE_DIGEST=("${KEYLESS_COSIGN[@]}" "$IMAGE_AT_DIGEST")
+  KEYED_SIGWARD=("$SIGWARD" verify --allow-http-registry --trusted-root "$TRUSTED_ROOT" --key "$WORK/cosign.pub")
+  KEYED_COSIGN=("$COSIGN" verify --allow-http-registry --key "$WORK/cosign.pub")
+  SIGWARD_KEY_TAG=("${KEYED_SIGWARD[@]}" "$KEYED_IMAGE")
+  COSIGN_KEY_TAG=("${KEYED_COSIGN[@]}" "$KEYED_IMAGE")
+  SIGWARD_KEY_DIGEST=("${KEYED_SIGWARD[@]}" "$KEYED_AT_DIGEST")
+  COSIGN_KEY_DIGEST=("${KEYED_COSIGN[@]}" "$KEYED_AT_DIGEST")
+  # NJ_X: sigward command SIGWARD_X from the no-jitter build, as an extra hyperfine contender
+  # (empty without --nojitter).
+  for name in BUNDLE IMAGE IMAGE_DIGEST KEY_TAG KEY_DIGEST; do
+    declare -n src=SIGWARD_$name dst=NJ_$name
+    dst=()
+    if ((NOJITTER)); then dst=(sigward-nojitter "$NJ_BIN/sigward ${src[*]:1}"); fi
+    unset -n src dst
+  done
+  NJ_START=()
+  if ((NOJITTER)); then NJ_START=(sigward-nojitter "$NJ_BIN/sigward --version"); fi
 }
 
 step "every contender verifies the inputs (once, untimed)"
-for name in SIGWARD_BUNDLE PYTHON_BUNDLE COSIGN_BUNDLE SIGWARD_IMAGE COSIGN_IMAGE; do
+for name in SIGWARD_BUNDLE PYTHON_BUNDLE COSIGN_BUNDLE SIGWARD_IMAGE COSIGN_IMAGE \
+  SIGWARD_IMAGE_DIGEST COSIGN_IMAGE_DIGEST SIGWARD_KEY_TAG COSIGN_KEY_TAG SIGWARD_KEY_DIGEST COSIGN_KEY_DIGEST; do
   declare -n cmd=$name
   if out=$("${cmd[@]}" 2>&1 >/dev/null); then
-    printf '%-15s ok: %s\n' "$name" "$(tail -1 <<<"$out")"
+    printf '%-20s ok: %s\n' "$name" "$(tail -1 <<<"$out")"
   else
     printf '%s\n' "$out" >&2
     die "$name does not verify: ${cmd[*]}"
@@ -174,20 +217,26 @@ for name in SIGWARD_BUNDLE PYTHON_BUNDLE COSIGN_BUNDLE SIGWARD_IMAGE COSIGN_IMAG
 done
 
 # Registry requests one run of a command makes, from the registry's access log (when the
-# peers keep one): shows the contenders do the same registry work.
+# peers keep one): shows the contenders do the same registry work. The registry is shared with
+# other tests, so only the image's repository and the `/v2/` ping are counted (someone else's
+# ping can still slip in). The image is the command's last argument.
 REGISTRY_LOG=$SIGWARD_PEERS_DIR/run/registry-http.log
 count_requests() {
   local name=$1
   shift
   [ -f "$REGISTRY_LOG" ] || return 0
-  local before after
-  before=$(grep -c 'response completed' "$REGISTRY_LOG" || true)
+  local repo=${!#}
+  repo=${repo#*/}
+  repo=${repo%@*}
+  repo=${repo%:*}
+  local before lines
+  before=$(wc -l <"$REGISTRY_LOG")
   "$@" >/dev/null 2>&1
   sleep 0.3
-  after=$(grep -c 'response completed' "$REGISTRY_LOG" || true)
-  printf '%-10s %s registry requests:' "$name" "$((after - before))"
-  tail -n "$((after - before))" "$REGISTRY_LOG" | grep 'response completed' \
-    | sed -n 's/.*http.request.method=\([A-Z]*\).*http.request.uri="\{0,1\}\([^" ]*\).*/\1 \2/p' \
+  lines=$(tail -n "+$((before + 1))" "$REGISTRY_LOG" | grep 'response completed' \
+    | grep -E "http.request.uri=\"?/v2/(\"| |$repo/)" || true)
+  printf '%-10s %s registry requests:' "$name" "$(grep -c . <<<"$lines" || true)"
+  sed -n 's/.*http.request.method=\([A-Z]*\).*http.request.uri="\{0,1\}\([^" ]*\).*/\1 \2/p' <<<"$lines" \
     | sed 's/sha256[-:]\([0-9a-f]\{8\}\)[0-9a-f]*/sha256-\1…/' | tr '\n' ';'
   echo
 }
@@ -224,6 +273,18 @@ EOF
 
 joined() { local -n a=$1; printf '%s' "${a[*]}"; }
 
+# compare_images LABEL SIGWARD_X NJ_X COSIGN_X: the registry requests of one run of each, then
+# hyperfine over sigward (and its no-jitter build) and cosign.
+compare_images() {
+  local label=$1 sw=$2 nj=$3 co=$4
+  local -n sw_cmd=$sw nj_cmd=$nj co_cmd=$co
+  count_requests sigward "${sw_cmd[@]}"
+  count_requests cosign "${co_cmd[@]}"
+  load
+  compare "$label" sigward "$(joined "$sw")" "${nj_cmd[@]}" cosign "$(joined "$co")"
+  load
+}
+
 step "A1. bundle verification in-process: sigward-bench bundles"
 load
 show "$BENCH" bundles --suite "$SUITE" --seconds "$BUNDLE_SECONDS" \
@@ -251,12 +312,17 @@ if ((NOJITTER)); then
 fi
 load
 
-step "B2. keyless image verification, whole processes (same image)"
-count_requests sigward "${SIGWARD_IMAGE[@]}"
-count_requests cosign "${COSIGN_IMAGE[@]}"
-load
-compare image sigward "$(joined SIGWARD_IMAGE)" "${NJ_IMAGE[@]}" cosign "$(joined COSIGN_IMAGE)"
-load
+step "B2. keyless image verification, whole processes (same image, by tag)"
+compare_images image SIGWARD_IMAGE NJ_IMAGE COSIGN_IMAGE
+
+step "B2d. keyless image verification, whole processes (same image, by digest: no tag to resolve)"
+compare_images image-digest SIGWARD_IMAGE_DIGEST NJ_IMAGE_DIGEST COSIGN_IMAGE_DIGEST
+
+step "B3. key-signed image verification, whole processes (same image, signed by cosign with a key, Rekor SET checked by both; by tag)"
+compare_images key-tag SIGWARD_KEY_TAG NJ_KEY_TAG COSIGN_KEY_TAG
+
+step "B3d. key-signed image verification, whole processes (same image, by digest)"
+compare_images key-digest SIGWARD_KEY_DIGEST NJ_KEY_DIGEST COSIGN_KEY_DIGEST
 
 step "C. admission webhook: inputs (prepared once)"
 ADM=$WORK/admission
@@ -277,17 +343,28 @@ show env COSIGN_PASSWORD=$ADM_PASSWORD "$SIGWARD" generate-key-pair --output-key
 # the key above, without transparency log; sets DIGEST and LAYOUT.
 push_signed() {
   LAYOUT=$ADM/layout-${1##*/}
-  echo_cmd "$SIGWARD_TEST_MKOCI" "$LAYOUT" "$2" "sigward bench $1"
-  DIGEST=$("$SIGWARD_TEST_MKOCI" "$LAYOUT" "$2" "sigward bench $1")
-  show "$SIGWARD_TEST_SKOPEO" --policy "$SIGWARD_TEST_SKOPEO_POLICY" copy -q --dest-tls-verify=false \
-    "oci:$LAYOUT:$2" "docker://$1:$2"
+  push_image "$LAYOUT" "$1" "$2"
   show env COSIGN_PASSWORD=$ADM_PASSWORD "$SIGWARD" sign --tlog-upload=false --allow-http-registry \
     --key "$ADM/release.key" "$1:$2"
 }
 KEY_REPO=$SIGWARD_TEST_REGISTRY_HTTP/bench/adm-key-$(date +%s)-$$
 push_signed "$KEY_REPO" v1
 KEY_IMAGE=$KEY_REPO:v1
+KEY_AT_DIGEST=$KEY_REPO@$DIGEST
 echo "key-signed image: $KEY_IMAGE = $DIGEST"
+# The Pod's images: ADM_POD more repositories, one key-signed image each, listed by tag and by
+# digest (one a line) for sigward-bench admission --pod.
+POD_PREFIX=$SIGWARD_TEST_REGISTRY_HTTP/bench/adm-pod-$(date +%s)-$$
+: >"$ADM/pod-tags.txt"
+: >"$ADM/pod-digests.txt"
+for ((i = 0; i < ADM_POD; i++)); do
+  push_signed "$POD_PREFIX-$i" v1
+  echo "$POD_PREFIX-$i:v1" >>"$ADM/pod-tags.txt"
+  echo "$POD_PREFIX-$i@$DIGEST" >>"$ADM/pod-digests.txt"
+done
+echo "pod images by tag ($ADM/pod-tags.txt) and by digest ($ADM/pod-digests.txt):"
+paste -d' ' "$ADM/pod-tags.txt" "$ADM/pod-digests.txt" | sed 's/ [^@]*@/ = /'
+mapfile -t POD_IMAGES < <(cat "$ADM/pod-tags.txt" "$ADM/pod-digests.txt")
 TAGS_REPO=$SIGWARD_TEST_REGISTRY_HTTP/bench/adm-tags-$(date +%s)-$$
 push_signed "$TAGS_REPO" t0
 # The same manifest under tags t1..t(N-1): one curl over a URL range; the registry stores the
@@ -341,10 +418,25 @@ spec:
       - issuer: $ISSUER
         subject: $IDENTITY
 POLICY
-echo "policies: $ADM/policies/key.yaml (bench-key, bench-tags), $ADM/policies/keyless.yaml (bench-keyless)"
+# The Pod's repositories, same key.
+cat >"$ADM/policies/pod.yaml" <<POLICY
+apiVersion: config.openshift.io/v1
+kind: ClusterImagePolicy
+metadata:
+  name: bench-pod
+spec:
+  scopes: [$(sed 's/:v1$//; s/.*/"&"/' "$ADM/pod-tags.txt" | paste -sd, -)]
+  policy:
+    rootOfTrust:
+      policyType: PublicKey
+      publicKey:
+        keyData: $KEY_DATA
+POLICY
+echo "policies: $ADM/policies/key.yaml (bench-key, bench-tags), $ADM/policies/keyless.yaml (bench-keyless), $ADM/policies/pod.yaml (bench-pod)"
 # Every kind of input is admitted (once, untimed; `policy test` exits 1 on a denial).
 show "$SIGWARD" policy test --allow-http-registry --trusted-root "$TRUSTED_ROOT" --policy "$ADM/policies" \
-  "$KEY_IMAGE" "$IMAGE" "$TAGS_REPO:t0" "$TAGS_REPO:t$((ADM_TAGS - 1))"
+  "$KEY_IMAGE" "$KEY_AT_DIGEST" "$IMAGE" "$IMAGE_AT_DIGEST" "$TAGS_REPO:t0" "$TAGS_REPO:t$((ADM_TAGS - 1))" \
+  "${POD_IMAGES[@]}"
 
 step "C. admission webhook: sigward-bench admission"
 # The registry's CPU time is printed beside the server's and the client's, when its pid is known.
@@ -357,6 +449,9 @@ show "$BENCH" admission --sigward "$SIGWARD" --policy "$ADM/policies" --trusted-
   --allow-http --tls-cert "$ADM/tls/tls.crt" --tls-key "$ADM/tls/tls.key" --ca "$ADM/tls/ca.crt" \
   --review "$POD_REVIEW" --key-image "$KEY_IMAGE" --keyless-image "$IMAGE" \
   --distinct-prefix "$TAGS_REPO:t" --distinct-count "$ADM_TAGS" \
+  --extra-image "key-signed@digest=$KEY_AT_DIGEST" --extra-image "keyless@digest=$IMAGE_AT_DIGEST" \
+  --pod "pod-of-$ADM_POD:tags=$ADM/pod-tags.txt" --pod "pod-of-$ADM_POD@digests=$ADM/pod-digests.txt" \
+  --open-loop-rates "$ADM_RATES" \
   --seconds "$ADM_SECONDS" --warmup-seconds "$ADM_WARMUP" --samples "$ADM_SAMPLES" "${REGISTRY_PID[@]}"
 load
 

@@ -21,6 +21,11 @@
 //!    Figures: reviews/s, latency percentiles, CPU of the server, the client and the registry,
 //!    and the server's own counters from `/metrics` (verdict and digest cache hits, registry
 //!    requests: a warm review makes none, except one tag resolution per `--digest-ttl`).
+//!    Then, on the same server and h2 connection, **open loop** (`--open-loop-rates`): the
+//!    review sent at a fixed rate whatever the answers take (a pacer thread schedules request
+//!    `i` at `start + i / rate`; one task per request, as many in flight as it takes), latency
+//!    measured from the scheduled send time, so that a stall of the server or of the client
+//!    shows in the latency instead of slowing the load down (no coordinated omission).
 //! 2. **distinct images**: the same server then reviews `--distinct-count` images it has never
 //!    seen (distinct tags of one signed manifest: each tag is its own digest-cache and
 //!    verdict-cache entry), 16 in flight, to show what filling the caches costs in memory.
@@ -36,12 +41,18 @@
 //!    1ms`, reviews one at a time: every review resolves the tag and verifies again, over the
 //!    server's pooled registry connection (with an untimed 2 ms pause before each review, or
 //!    the previous answer would still be fresh). This is a long-running webhook seeing an
-//!    image it has not cached.
+//!    image it has not cached. Besides each single image, each `--pod`: a Pod with one
+//!    container per listed image, whose images the server verifies concurrently.
 //!
-//! Memory: VmRSS and VmHWM of the server from `/proc/PID/status`, idle after start, after the
-//! warm phase, after the distinct images. CPU: the run time of every thread of the server, of
-//! this process and (`--registry-pid`) of the registry (`/proc/PID/task/*/schedstat`,
-//! nanoseconds), summed at the start and end of each timed window. A thread that exits inside
+//! Phases 3 and 4 review the key-signed image, the keyless one and every `--extra-image`
+//! (e.g. digest-pinned references, which skip tag resolution), and report the registry
+//! requests per review from the server's `/metrics`, API and auth (ping, HTTPS attempt) apart.
+//!
+//! Memory: VmRSS and VmHWM of the server from `/proc/PID/status`, idle after start, after every
+//! warm-cache row (VmHWM: the peak since the process started), after the distinct images.
+//! CPU: the run time of every thread of the server, of this process and (`--registry-pid`) of
+//! the registry (`/proc/PID/task/*/schedstat`, nanoseconds), summed at the start and end of
+//! each timed window. A thread that exits inside
 //! a window would be missed; none does here (the server runs its main thread and tokio's
 //! workers and no blocking-pool work, and Go keeps its threads).
 //!
@@ -102,6 +113,14 @@ pub struct AdmissionBench {
     pub allow_http: bool,
     /// The registry's process, whose CPU time is read too (it runs on the same machine).
     pub registry_pid: Option<u32>,
+    /// More single images for the cold and uncached phases, as (label, image): e.g.
+    /// digest-pinned references, which need no tag resolution.
+    pub extra_images: Vec<(String, String)>,
+    /// Pods of several images for the uncached phase, as (label, file listing the images one a
+    /// line): one container per image, all verified concurrently by the server.
+    pub pods: Vec<(String, PathBuf)>,
+    /// Fixed arrival rates (reviews/s) of the open-loop runs on the warm server.
+    pub open_loop_rates: Vec<f64>,
 }
 
 /// In-flight reviews while the distinct images are reviewed.
@@ -233,9 +252,19 @@ impl Server {
         memory(self.pid)
     }
 
-    fn cpu(&self) -> Option<Duration> {
-        process_cpu(&self.pid.to_string())
+    fn pids(&self) -> Pids {
+        Pids {
+            server: self.pid,
+            registry: self.registry_pid,
+        }
     }
+}
+
+/// The processes whose CPU time is read: the server and, when known, the registry.
+#[derive(Debug, Clone, Copy)]
+struct Pids {
+    server: u32,
+    registry: Option<u32>,
 }
 
 /// CPU time used so far by the server, this process (the client) and the registry.
@@ -248,12 +277,14 @@ struct Cpu {
 
 impl Cpu {
     fn now(server: &Server) -> Cpu {
+        Cpu::of(server.pids())
+    }
+
+    fn of(pids: Pids) -> Cpu {
         Cpu {
-            server: server.cpu(),
+            server: process_cpu(&pids.server.to_string()),
             client: process_cpu("self"),
-            registry: server
-                .registry_pid
-                .and_then(|pid| process_cpu(&pid.to_string())),
+            registry: pids.registry.and_then(|pid| process_cpu(&pid.to_string())),
         }
     }
 
@@ -554,8 +585,10 @@ async fn post(
     ))
 }
 
-/// Every container image of the review's object set to `image`, and a new uid.
-fn review_for(template: &Value, image: &str, uid: &str) -> Result<Vec<u8>, String> {
+/// The review with a new uid and its object's images replaced: with one image, every container
+/// gets it; with several, each pod spec's `containers` becomes one container per image (copies
+/// of its first container, renamed `NAME-i`) and its init and ephemeral containers are dropped.
+fn review_for(template: &Value, images: &[String], uid: &str) -> Result<Vec<u8>, String> {
     let mut review = template.clone();
     let Some(object) = review.pointer_mut("/request/object") else {
         return Err("the review has no request.object".into());
@@ -566,14 +599,38 @@ fn review_for(template: &Value, image: &str, uid: &str) -> Result<Vec<u8>, Strin
         "/spec/template/spec",
         "/spec/jobTemplate/spec/template/spec",
     ] {
-        for field in ["containers", "initContainers", "ephemeralContainers"] {
-            if let Some(Value::Array(list)) = object.pointer_mut(&format!("{base}/{field}")) {
-                for container in list {
-                    container["image"] = json!(image);
-                    set += 1;
+        let Some(Value::Object(spec)) = object.pointer_mut(base) else {
+            continue;
+        };
+        if let [image] = images {
+            for field in ["containers", "initContainers", "ephemeralContainers"] {
+                if let Some(Value::Array(list)) = spec.get_mut(field) {
+                    for container in list {
+                        container["image"] = json!(image);
+                        set += 1;
+                    }
                 }
             }
+            continue;
         }
+        let Some(first) = spec.get("containers").and_then(|c| c.get(0)).cloned() else {
+            continue;
+        };
+        let name = first["name"].as_str().unwrap_or("container").to_owned();
+        let containers = images
+            .iter()
+            .enumerate()
+            .map(|(i, image)| {
+                let mut c = first.clone();
+                c["name"] = json!(format!("{name}-{i}"));
+                c["image"] = json!(image);
+                c
+            })
+            .collect();
+        spec.insert("containers".into(), Value::Array(containers));
+        spec.remove("initContainers");
+        spec.remove("ephemeralContainers");
+        set += images.len();
     }
     if set == 0 {
         return Err("the review's object has no containers".into());
@@ -592,7 +649,13 @@ struct Load {
     window: Duration,
     cpu: Cpu,
     connections: Option<usize>,
+    /// The server's memory when the run ended (VmHWM: its peak since it started).
+    memory: Option<Memory>,
 }
+
+/// What one client task of a closed-loop run returns: its samples, errors, first error and
+/// the HTTP version it was answered in.
+type TaskLoad = (Samples, u64, Option<String>, Option<reqwest::Version>);
 
 impl Load {
     fn absorb(&mut self, samples: &Samples, errors: u64, first_error: Option<String>) {
@@ -600,6 +663,22 @@ impl Load {
         self.errors += errors;
         if self.first_error.is_none() {
             self.first_error = first_error;
+        }
+    }
+
+    /// Waits for every client task and adds up what they recorded.
+    async fn join(&mut self, mut tasks: tokio::task::JoinSet<TaskLoad>) {
+        while let Some(done) = tasks.join_next().await {
+            match done {
+                Ok((samples, errors, first_error, version)) => {
+                    self.absorb(&samples, errors, first_error);
+                    self.version = self.version.or(version);
+                }
+                Err(e) => {
+                    self.errors += 1;
+                    self.first_error.get_or_insert(format!("client task: {e}"));
+                }
+            }
         }
     }
 }
@@ -657,18 +736,8 @@ async fn timed_load(
         connections,
         ..Load::default()
     };
-    while let Some(done) = tasks.join_next().await {
-        match done {
-            Ok((samples, errors, first_error, version)) => {
-                load.absorb(&samples, errors, first_error);
-                load.version = load.version.or(version);
-            }
-            Err(e) => {
-                load.errors += 1;
-                load.first_error.get_or_insert(format!("client task: {e}"));
-            }
-        }
-    }
+    load.join(tasks).await;
+    load.memory = server.memory();
     load
 }
 
@@ -708,56 +777,209 @@ async fn each_once(
         });
     }
     let mut load = Load::default();
-    while let Some(done) = tasks.join_next().await {
-        match done {
-            Ok((samples, errors, first_error, version)) => {
-                load.absorb(&samples, errors, first_error);
-                load.version = load.version.or(version);
-            }
-            Err(e) => {
-                load.errors += 1;
-                load.first_error.get_or_insert(format!("client task: {e}"));
-            }
-        }
-    }
+    load.join(tasks).await;
     load.window = started.elapsed();
     load.cpu = Cpu::now(server).since(cpu);
+    load.memory = server.memory();
     load
 }
 
-fn cores(cpu: Option<Duration>, window: Duration) -> String {
-    cpu.map_or_else(String::new, |c| {
-        format!("{:.2}", c.as_secs_f64() / window.as_secs_f64())
-    })
+/// Most requests an open-loop run keeps in flight: past it, a scheduled request is not sent
+/// but counted (`unsent`), so that an overloaded row ends with bounded memory. The server's h2
+/// connection takes fewer concurrent streams than this anyway; the rest wait in the client.
+const OPEN_LOOP_MAX_IN_FLIGHT: usize = 4096;
+
+/// Figures of one open-loop run.
+#[derive(Default)]
+struct OpenLoad {
+    /// Requests scheduled in the timed window.
+    scheduled: usize,
+    /// Of those, how many were not sent: `OPEN_LOOP_MAX_IN_FLIGHT` were in flight.
+    unsent: usize,
+    /// Answers (200, allowed) that arrived inside the timed window, whenever scheduled.
+    answered_in_window: usize,
+    /// Scheduled send time to whole answer read, for every request scheduled in the window
+    /// and answered (also after the window ended).
+    latency: Samples,
+    /// Scheduled send time to the start of the client task that sends it: the client's own
+    /// lateness (pacer thread wake-up, hand-over to the runtime), included in `latency`.
+    lag: Samples,
+    max_in_flight: usize,
+    errors: u64,
+    first_error: Option<String>,
+    version: Option<reqwest::Version>,
+    window: Duration,
+    cpu: Cpu,
+    connections: Option<usize>,
+    memory: Option<Memory>,
 }
 
-fn per_review(cpu: Option<Duration>, reviews: usize) -> String {
-    match cpu {
-        Some(c) if reviews > 0 => human(c / u32::try_from(reviews).unwrap_or(u32::MAX)),
-        _ => String::new(),
+/// One request of an open-loop run: scheduled, task started, answer read, outcome.
+type Sent = (
+    Instant,
+    Instant,
+    Instant,
+    Result<(Duration, reqwest::Version), String>,
+);
+
+/// Lowers the calling thread's timer slack to 1 ns (default 50 µs, which `thread::sleep`
+/// adds to every wake-up), through `/proc/TID/timerslack_ns`: a thread may set its own without
+/// privileges, and this needs no `unsafe` call. Best effort: says whether it worked.
+fn fine_timer_slack() -> bool {
+    let Ok(link) = std::fs::read_link("/proc/thread-self") else {
+        return false;
+    };
+    let Some(tid) = link.file_name() else {
+        return false;
+    };
+    let path = PathBuf::from("/proc").join(tid).join("timerslack_ns");
+    std::fs::write(&path, "1").is_ok()
+        && std::fs::read_to_string(&path).is_ok_and(|v| v.trim() == "1")
+}
+
+/// The pacer: from `start`, hands request `i` to the runtime at `start + i / rate` until `end`
+/// (sleeping in between, never sending early; when late, it sends at once, so no request is
+/// dropped and its latency still counts from its scheduled time).
+fn pace(start: Instant, rate: f64, end: Instant, tx: tokio::sync::mpsc::UnboundedSender<Instant>) {
+    for i in 0u64.. {
+        let at = start + Duration::from_secs_f64(i as f64 / rate);
+        if at >= end {
+            break;
+        }
+        let now = Instant::now();
+        if at > now {
+            std::thread::sleep(at - now);
+        }
+        if tx.send(at).is_err() {
+            break;
+        }
     }
 }
 
-const LOAD_HEADER: [&str; 14] = [
-    "clients",
-    "HTTP",
+/// Open loop: `body` POSTed at `rate` requests per second for `warmup + duration`, whatever the
+/// answers take, many in flight over the client's one h2 connection. A pacer thread (timer
+/// slack lowered) schedules each request; the runtime spawns one task per request. Latency is
+/// measured from the scheduled send time, so a stalled server or client (coordinated
+/// omission) shows in it instead of slowing the load down. CPU is read at the edges of the
+/// timed window by a third thread.
+async fn open_loop(
+    client: &reqwest::Client,
+    server: &Server,
+    body: &[u8],
+    rate: f64,
+    warmup: Duration,
+    duration: Duration,
+) -> (OpenLoad, bool) {
+    let url: Arc<str> = format!("{}/validate", server.url).into();
+    let body: Arc<[u8]> = body.into();
+    let start = Instant::now() + Duration::from_millis(5);
+    let from = start + warmup;
+    let end = from + duration;
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let (slack_tx, slack_rx) = mpsc::channel();
+    let pacer = std::thread::spawn(move || {
+        let _ = slack_tx.send(fine_timer_slack());
+        pace(start, rate, end, tx);
+    });
+    let (pids, port) = (server.pids(), server.port);
+    let meter = std::thread::spawn(move || {
+        std::thread::sleep(from.saturating_duration_since(Instant::now()));
+        let cpu = Cpu::of(pids);
+        let connections = established(port);
+        std::thread::sleep(end.saturating_duration_since(Instant::now()));
+        (Cpu::of(pids).since(cpu), connections)
+    });
+    let (done_tx, mut done_rx) = tokio::sync::mpsc::unbounded_channel::<Sent>();
+    let in_flight = Arc::new(AtomicUsize::new(0));
+    let mut load = OpenLoad {
+        window: duration,
+        ..OpenLoad::default()
+    };
+    while let Some(at) = rx.recv().await {
+        let timed = at >= from;
+        load.scheduled += usize::from(timed);
+        if in_flight.load(Ordering::Relaxed) >= OPEN_LOOP_MAX_IN_FLIGHT {
+            load.unsent += usize::from(timed);
+            continue;
+        }
+        let (client, url, body, done_tx, in_flight) = (
+            client.clone(),
+            url.clone(),
+            body.clone(),
+            done_tx.clone(),
+            in_flight.clone(),
+        );
+        load.max_in_flight = load
+            .max_in_flight
+            .max(in_flight.fetch_add(1, Ordering::Relaxed) + 1);
+        tokio::spawn(async move {
+            let started = Instant::now();
+            let answer = post(&client, &url, body.to_vec()).await;
+            let _ = done_tx.send((at, started, Instant::now(), answer));
+            in_flight.fetch_sub(1, Ordering::Relaxed);
+        });
+    }
+    drop(done_tx);
+    while let Some((at, started, finished, answer)) = done_rx.recv().await {
+        let timed = at >= from;
+        match answer {
+            Ok((_, version)) => {
+                load.version = Some(version);
+                if timed {
+                    load.latency.push(finished - at);
+                    load.lag.push(started.saturating_duration_since(at));
+                }
+                load.answered_in_window += usize::from(finished >= from && finished < end);
+            }
+            Err(e) => {
+                load.errors += 1;
+                load.first_error.get_or_insert(e);
+            }
+        }
+    }
+    let slack = slack_rx.recv().unwrap_or(false);
+    if pacer.join().is_err() {
+        load.errors += 1;
+        load.first_error
+            .get_or_insert("pacer thread panicked".into());
+    }
+    match meter.join() {
+        Ok((cpu, connections)) => (load.cpu, load.connections) = (cpu, connections),
+        Err(_) => {
+            load.errors += 1;
+            load.first_error
+                .get_or_insert("meter thread panicked".into());
+        }
+    }
+    load.memory = server.memory();
+    (load, slack)
+}
+
+const OPEN_HEADER: [&str; 19] = [
+    "rate/s",
     "conns",
-    "reviews",
-    "reviews/s",
+    "sched",
+    "unsent",
+    "answered/s",
     "p50",
     "p90",
     "p99",
+    "p99.9",
     "max",
+    "lag p50",
+    "lag p99",
+    "in flight",
     "srv cores",
     "srv CPU/rev",
     "cli cores",
     "reg cores",
+    "srv HWM",
     "errors",
 ];
 
-fn load_row(cells: &[String]) {
+fn open_row(cells: &[String]) {
     println!(
-        "{:<8} {:<9} {:>5} {:>8} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9} {:>11} {:>9} {:>9} {:>6}",
+        "{:>7} {:>5} {:>7} {:>6} {:>10} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9} {:>11} {:>9} {:>9} {:>9} {:>6}",
         cells[0],
         cells[1],
         cells[2],
@@ -771,7 +993,107 @@ fn load_row(cells: &[String]) {
         cells[10],
         cells[11],
         cells[12],
-        cells[13]
+        cells[13],
+        cells[14],
+        cells[15],
+        cells[16],
+        cells[17],
+        cells[18]
+    );
+}
+
+fn print_open(rate: f64, load: &OpenLoad) {
+    let none = || vec![String::new(); 5];
+    let latency = load.latency.summary().map_or_else(none, |s| {
+        [s.p50, s.p90, s.p99, s.p999, s.max].map(human).to_vec()
+    });
+    let lag = load.lag.summary().map_or_else(
+        || vec![String::new(); 2],
+        |s| vec![human(s.p50), human(s.p99)],
+    );
+    let mut cells = vec![
+        format!("{rate:.0}"),
+        load.connections.map_or_else(String::new, |c| c.to_string()),
+        load.scheduled.to_string(),
+        load.unsent.to_string(),
+        format!(
+            "{:.0}",
+            load.answered_in_window as f64 / load.window.as_secs_f64()
+        ),
+    ];
+    cells.extend(latency);
+    cells.extend(lag);
+    cells.extend([
+        load.max_in_flight.to_string(),
+        cores(load.cpu.server, load.window),
+        per_review(load.cpu.server, load.answered_in_window),
+        cores(load.cpu.client, load.window),
+        cores(load.cpu.registry, load.window),
+        hwm(load.memory),
+        load.errors.to_string(),
+    ]);
+    open_row(&cells);
+    if let Some(e) = &load.first_error {
+        println!("  first error: {e}");
+    }
+}
+
+fn cores(cpu: Option<Duration>, window: Duration) -> String {
+    cpu.map_or_else(String::new, |c| {
+        format!("{:.2}", c.as_secs_f64() / window.as_secs_f64())
+    })
+}
+
+/// The server's peak resident memory, VmHWM.
+fn hwm(memory: Option<Memory>) -> String {
+    memory.map_or_else(String::new, |m| {
+        format!("{:.1} MiB", m.hwm_kib as f64 / 1024.0)
+    })
+}
+
+fn per_review(cpu: Option<Duration>, reviews: usize) -> String {
+    match cpu {
+        Some(c) if reviews > 0 => human(c / u32::try_from(reviews).unwrap_or(u32::MAX)),
+        _ => String::new(),
+    }
+}
+
+const LOAD_HEADER: [&str; 15] = [
+    "clients",
+    "HTTP",
+    "conns",
+    "reviews",
+    "reviews/s",
+    "p50",
+    "p90",
+    "p99",
+    "max",
+    "srv cores",
+    "srv CPU/rev",
+    "cli cores",
+    "reg cores",
+    "srv HWM",
+    "errors",
+];
+
+fn load_row(cells: &[String]) {
+    println!(
+        "{:<8} {:<9} {:>5} {:>8} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9} {:>11} {:>9} {:>9} {:>9} {:>6}",
+        cells[0],
+        cells[1],
+        cells[2],
+        cells[3],
+        cells[4],
+        cells[5],
+        cells[6],
+        cells[7],
+        cells[8],
+        cells[9],
+        cells[10],
+        cells[11],
+        cells[12],
+        cells[13],
+        cells[14]
     );
 }
 
@@ -795,6 +1117,7 @@ fn print_load(clients: usize, load: &Load) {
         per_review(load.cpu.server, n),
         cores(load.cpu.client, load.window),
         cores(load.cpu.registry, load.window),
+        hwm(load.memory),
         load.errors.to_string(),
     ]);
     if let Some(e) = &load.first_error {
@@ -835,20 +1158,49 @@ struct Context {
     template: Value,
     ca_pem: Vec<u8>,
     runtime: tokio::runtime::Runtime,
+    /// `--pod`'s pods, with the images their files list.
+    pods: Vec<(String, Vec<String>)>,
 }
 
 impl Context {
+    /// A review of a Pod whose every container runs `image`.
     fn body(&self, image: &str, uid: &str) -> Result<Vec<u8>, String> {
-        review_for(&self.template, image, uid)
+        self.pod_body(&[image.to_owned()], uid)
     }
 
-    fn images(&self) -> Vec<(&'static str, String)> {
-        let mut images = vec![("key-signed", self.bench.key_image.clone())];
+    /// A review of a Pod with one container per image (one container per image of the
+    /// template when there is a single image).
+    fn pod_body(&self, images: &[String], uid: &str) -> Result<Vec<u8>, String> {
+        review_for(&self.template, images, uid)
+    }
+
+    /// The single images, labelled: the key-signed one, the keyless one, `--extra-image`'s.
+    fn images(&self) -> Vec<(String, String)> {
+        let mut images = vec![("key-signed".to_owned(), self.bench.key_image.clone())];
         if let Some(keyless) = &self.bench.keyless_image {
-            images.push(("keyless", keyless.clone()));
+            images.push(("keyless".to_owned(), keyless.clone()));
         }
+        images.extend(self.bench.extra_images.iter().cloned());
         images
     }
+
+    /// What the uncached phase reviews: each single image, then each pod.
+    fn cases(&self) -> Vec<(String, Vec<String>)> {
+        self.images()
+            .into_iter()
+            .map(|(label, image)| (label, vec![image]))
+            .chain(self.pods.iter().cloned())
+            .collect()
+    }
+}
+
+/// The images of a `--pod` file: one a line, blank lines and `#` comments skipped.
+fn parse_image_list(text: &str) -> Vec<String> {
+    text.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .map(str::to_owned)
+        .collect()
 }
 
 /// Phases 1 and 2 on one server with the default TTLs.
@@ -915,18 +1267,75 @@ fn warm(cx: &Context) -> Result<(), String> {
         print_load(concurrency, &load);
         per_run.push((concurrency, load.version, m1.since(m0)));
     }
-    println!("(conns: the server's established TCP connections at the start of the timed window, from /proc/net/tcp; the HTTP/1.1 row's include the h2 client's idle one, and can exceed its clients: reqwest opens a new connection when a request finds none idle in its pool, where a finished one returns asynchronously; srv/cli/reg cores: CPU-seconds per second of the timed window of the server, this process (the client) and the registry (--registry-pid); srv CPU/rev: server CPU per recorded review)");
+    println!("(conns: the server's established TCP connections at the start of the timed window, from /proc/net/tcp; the HTTP/1.1 row's include the h2 client's idle one, and can exceed its clients: reqwest opens a new connection when a request finds none idle in its pool, where a finished one returns asynchronously; srv/cli/reg cores: CPU-seconds per second of the timed window of the server, this process (the client) and the registry (--registry-pid); srv CPU/rev: server CPU per recorded review; srv HWM: the server's VmHWM, its peak RSS since it started, read after the row)");
     println!("server counters per row (warm-up included), from /metrics before and after:");
     for (concurrency, version, m) in &per_run {
         let version = version.map_or_else(String::new, |v| format!("{v:?}"));
         println!("  {concurrency} {version}: {m}");
     }
+    open_loop_runs(cx, &server, &h2, &body)?;
     let total = rt.block_on(metrics(&h2, &server))?.since(before);
     println!("  whole warm phase: {total}");
     if let Some(m) = server.memory() {
         println!("memory after the warm phase: {m}");
     }
     distinct(cx, &server, &h2, idle)?;
+    Ok(())
+}
+
+/// Phase 1b: the same review at fixed arrival rates, on the same warm server and connection.
+fn open_loop_runs(
+    cx: &Context,
+    server: &Server,
+    h2: &reqwest::Client,
+    body: &[u8],
+) -> Result<(), String> {
+    let bench = &cx.bench;
+    if bench.open_loop_rates.is_empty() {
+        return Ok(());
+    }
+    println!(
+        "\n== 1b. warm cache, open loop: the same review sent at a fixed rate on the same server and h2 connection, whatever the answers take; latency from each request's scheduled send time"
+    );
+    println!(
+        "image {}; {} untimed + {} timed per row",
+        bench.key_image,
+        human(bench.warmup),
+        human(bench.duration)
+    );
+    open_row(&OPEN_HEADER.map(String::from));
+    let rt = &cx.runtime;
+    let mut per_run = Vec::new();
+    let mut slack = true;
+    for &rate in &bench.open_loop_rates {
+        let m0 = rt.block_on(metrics(h2, server))?;
+        let (load, fine) = rt.block_on(open_loop(
+            h2,
+            server,
+            body,
+            rate,
+            bench.warmup,
+            bench.duration,
+        ));
+        let m1 = rt.block_on(metrics(h2, server))?;
+        slack &= fine;
+        print_open(rate, &load);
+        per_run.push((rate, load.version, m1.since(m0)));
+    }
+    println!("(sched: requests scheduled in the timed window, one every 1/rate s; unsent: of those, how many were not sent because {OPEN_LOOP_MAX_IN_FLIGHT} were in flight (the row is overloaded); answered/s: answers read inside the window, whenever scheduled; p50..max: over every request scheduled in the window, from its scheduled send time to its whole answer read, answers after the window included; lag: scheduled time to the start of the client task that sends it, the client's own lateness, part of the latency; in flight: most requests outstanding at once, warm-up included; srv CPU/rev: server CPU in the window / answers in the window; srv HWM: the server's VmHWM, its peak RSS since it started, read after the row; other columns as above)");
+    println!(
+        "(pacer thread timer slack {})",
+        if slack {
+            "set to 1 ns"
+        } else {
+            "left at the default (50 µs): could not write /proc/TID/timerslack_ns"
+        }
+    );
+    println!("server counters per row (warm-up included), from /metrics before and after:");
+    for (rate, version, m) in &per_run {
+        let version = version.map_or_else(String::new, |v| format!("{v:?}"));
+        println!("  {rate:.0}/s {version}: {m}");
+    }
     Ok(())
 }
 
@@ -1070,7 +1479,7 @@ fn uncached(cx: &Context) -> Result<(), String> {
     let bench = &cx.bench;
     let extra = ["--verdict-ttl", "1ms", "--digest-ttl", "1ms"];
     println!(
-        "\n== 4. uncached verdict on a warm server: one review at a time, each resolving and verifying again ({UNCACHED_WARMUP} untimed + {} timed per image, {} untimed pause before each)",
+        "\n== 4. uncached verdict on a warm server: one review at a time, each resolving and verifying again ({UNCACHED_WARMUP} untimed + {} timed per image or Pod, {} untimed pause before each)",
         bench.samples,
         human(UNCACHED_PAUSE)
     );
@@ -1081,8 +1490,8 @@ fn uncached(cx: &Context) -> Result<(), String> {
     rt.block_on(wait_ready(&client, &server))?;
     let url = format!("{}/validate", server.url);
     latency_header("per review: registry requests, verifications, server CPU");
-    for (label, image) in cx.images() {
-        let body = cx.body(&image, "bench-uncached")?;
+    for (label, images) in cx.cases() {
+        let body = cx.pod_body(&images, "bench-uncached")?;
         let (samples, m, cpu) = rt
             .block_on(async {
                 for _ in 0..UNCACHED_WARMUP {
@@ -1100,7 +1509,7 @@ fn uncached(cx: &Context) -> Result<(), String> {
                 let m = metrics(&client, &server).await?.since(m0);
                 Ok::<_, String>((samples, m, cpu))
             })
-            .map_err(|e| format!("{image}: {e}\n{}", server.log_tail()))?;
+            .map_err(|e| format!("{label} ({}): {e}\n{}", images.join(" "), server.log_tail()))?;
         let n = bench.samples as f64;
         latency_row(
             &format!("{label}: review, verdict not cached"),
@@ -1118,6 +1527,15 @@ fn uncached(cx: &Context) -> Result<(), String> {
             ),
         );
         println!("  server counters: {m}");
+        if let [image] = images.as_slice() {
+            println!("  image {image}");
+        } else {
+            println!(
+                "  {} images in one Pod (one container each): {}",
+                images.len(),
+                images.join(" ")
+            );
+        }
     }
     if let Some(m) = server.memory() {
         println!("memory after the uncached reviews: {m}");
@@ -1135,6 +1553,26 @@ pub fn run(bench: &AdmissionBench) -> Result<(), String> {
     }
     if bench.concurrency.contains(&0) {
         return Err("--concurrency: every value must be at least 1".into());
+    }
+    if let Some(r) = bench
+        .open_loop_rates
+        .iter()
+        .find(|r| !(r.is_finite() && **r > 0.0))
+    {
+        return Err(format!("--open-loop-rates: {r} is not a positive rate"));
+    }
+    let mut pods = Vec::new();
+    for (label, file) in &bench.pods {
+        let text = std::fs::read_to_string(file).map_err(|e| format!("{}: {e}", file.display()))?;
+        let images = parse_image_list(&text);
+        if images.len() < 2 {
+            return Err(format!(
+                "--pod {label}={}: lists {} image(s), a pod needs at least 2",
+                file.display(),
+                images.len()
+            ));
+        }
+        pods.push((label.clone(), images));
     }
     let text =
         std::fs::read(&bench.review).map_err(|e| format!("{}: {e}", bench.review.display()))?;
@@ -1155,6 +1593,7 @@ pub fn run(bench: &AdmissionBench) -> Result<(), String> {
         template,
         ca_pem,
         runtime,
+        pods,
     };
     let request = &cx.template["request"];
     let body = cx.body(&bench.key_image, "bench-size")?;
@@ -1219,11 +1658,36 @@ mod tests {
     fn every_container_gets_the_image() {
         let template = json!({"request": {"uid": "u", "object": {"spec": {"containers": [{"image": "a"}, {"image": "b"}]}}}});
         let body: Value =
-            serde_json::from_slice(&review_for(&template, "x/y:z", "u2").unwrap()).unwrap();
+            serde_json::from_slice(&review_for(&template, &["x/y:z".into()], "u2").unwrap())
+                .unwrap();
         assert_eq!(
             body["request"]["object"]["spec"]["containers"][1]["image"],
             "x/y:z"
         );
         assert_eq!(body["request"]["uid"], "u2");
+    }
+
+    #[test]
+    fn one_container_per_image_of_a_pod() {
+        let template = json!({"request": {"uid": "u", "object": {"spec": {
+            "containers": [{"name": "app", "image": "a"}, {"name": "side", "image": "b"}],
+            "initContainers": [{"name": "init", "image": "c"}]}}}});
+        let images: Vec<String> = (0..3).map(|i| format!("r/i{i}:v1")).collect();
+        let body: Value =
+            serde_json::from_slice(&review_for(&template, &images, "u3").unwrap()).unwrap();
+        let spec = &body["request"]["object"]["spec"];
+        let containers = spec["containers"].as_array().unwrap();
+        assert_eq!(containers.len(), 3);
+        assert_eq!(containers[2]["name"], "app-2");
+        assert_eq!(containers[2]["image"], "r/i2:v1");
+        assert!(spec.get("initContainers").is_none());
+    }
+
+    #[test]
+    fn image_lists_skip_blank_lines_and_comments() {
+        assert_eq!(
+            parse_image_list("# pod\na:v1\n\n  b@sha256:00  \n"),
+            vec!["a:v1".to_owned(), "b@sha256:00".to_owned()]
+        );
     }
 }

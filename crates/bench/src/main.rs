@@ -39,6 +39,8 @@ struct Cli {
     command: Command,
 }
 
+// One value, parsed once: the size of its largest variant does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Offline bundle verifications per second, one thread, inputs parsed once.
@@ -149,7 +151,29 @@ enum Command {
         /// The registry's process id: its CPU time is printed beside the server's and client's.
         #[arg(long)]
         registry_pid: Option<u32>,
+        /// Another single image for the cold and uncached phases, as LABEL=IMAGE (repeatable):
+        /// e.g. a digest-pinned reference, which needs no tag resolution.
+        #[arg(long = "extra-image", value_name = "LABEL=IMAGE", value_parser = labelled)]
+        extra_images: Vec<(String, String)>,
+        /// A Pod of several images for the uncached phase, as LABEL=FILE (repeatable): FILE lists
+        /// the images, one a line; the review has one container per image.
+        #[arg(long = "pod", value_name = "LABEL=FILE", value_parser = labelled)]
+        pods: Vec<(String, String)>,
+        /// Open-loop runs on the warm server after the closed-loop ones: the review sent at each
+        /// of these fixed rates (reviews/s) over the h2 connection; none by default.
+        #[arg(long, value_delimiter = ',')]
+        open_loop_rates: Vec<f64>,
     },
+}
+
+/// `LABEL=VALUE`, split at the first `=`.
+fn labelled(arg: &str) -> Result<(String, String), String> {
+    match arg.split_once('=') {
+        Some((label, value)) if !label.is_empty() && !value.is_empty() => {
+            Ok((label.to_owned(), value.to_owned()))
+        }
+        _ => Err(format!("expected LABEL=VALUE, got {arg:?}")),
+    }
 }
 
 fn run(cli: Cli) -> Result<(), String> {
@@ -225,6 +249,9 @@ fn run(cli: Cli) -> Result<(), String> {
             trusted_root,
             allow_http,
             registry_pid,
+            extra_images,
+            pods,
+            open_loop_rates,
         } => admission::run(&admission::AdmissionBench {
             sigward,
             policies,
@@ -246,6 +273,12 @@ fn run(cli: Cli) -> Result<(), String> {
             trusted_root,
             allow_http,
             registry_pid,
+            extra_images,
+            pods: pods
+                .into_iter()
+                .map(|(label, file)| (label, PathBuf::from(file)))
+                .collect(),
+            open_loop_rates,
         }),
     }
 }

@@ -39,18 +39,19 @@ impl Samples {
         Some(Summary {
             count,
             mean: Duration::from_nanos(u64::try_from(mean).unwrap_or(u64::MAX)),
-            p50: Duration::from_nanos(nearest_rank(&sorted, 50)),
-            p90: Duration::from_nanos(nearest_rank(&sorted, 90)),
-            p99: Duration::from_nanos(nearest_rank(&sorted, 99)),
+            p50: Duration::from_nanos(nearest_rank(&sorted, 500)),
+            p90: Duration::from_nanos(nearest_rank(&sorted, 900)),
+            p99: Duration::from_nanos(nearest_rank(&sorted, 990)),
+            p999: Duration::from_nanos(nearest_rank(&sorted, 999)),
             min: Duration::from_nanos(sorted[0]),
             max: Duration::from_nanos(sorted[count - 1]),
         })
     }
 }
 
-/// The `percent`th percentile of `sorted` (non-empty, ascending) by the nearest-rank method.
-fn nearest_rank(sorted: &[u64], percent: usize) -> u64 {
-    let rank = (percent * sorted.len()).div_ceil(100).max(1);
+/// The percentile `permille / 10` of `sorted` (non-empty, ascending) by the nearest-rank method.
+fn nearest_rank(sorted: &[u64], permille: usize) -> u64 {
+    let rank = (permille * sorted.len()).div_ceil(1000).max(1);
     sorted[rank.min(sorted.len()) - 1]
 }
 
@@ -67,6 +68,8 @@ pub struct Summary {
     pub p90: Duration,
     /// 99th percentile (nearest rank; with fewer than 100 samples this is the maximum).
     pub p99: Duration,
+    /// 99.9th percentile (nearest rank; with fewer than 1 000 samples this is the maximum).
+    pub p999: Duration,
     /// Fastest sample.
     pub min: Duration,
     /// Slowest sample.
@@ -112,9 +115,21 @@ mod tests {
         assert_eq!(sum.p50, Duration::from_micros(50));
         assert_eq!(sum.p90, Duration::from_micros(90));
         assert_eq!(sum.p99, Duration::from_micros(99));
+        assert_eq!(sum.p999, Duration::from_micros(100));
         assert_eq!(sum.min, Duration::from_micros(1));
         assert_eq!(sum.max, Duration::from_micros(100));
         assert_eq!(sum.mean, Duration::from_nanos(50_500));
+    }
+
+    #[test]
+    fn p999_of_many_samples() {
+        let mut s = Samples::default();
+        for n in 1..=2_000u64 {
+            s.push(Duration::from_micros(n));
+        }
+        let sum = s.summary().unwrap();
+        assert_eq!(sum.p99, Duration::from_micros(1_980));
+        assert_eq!(sum.p999, Duration::from_micros(1_998));
     }
 
     #[test]
