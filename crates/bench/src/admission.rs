@@ -977,29 +977,29 @@ const OPEN_HEADER: [&str; 19] = [
     "errors",
 ];
 
+/// Widths of a table's columns: negative for left-aligned.
+const OPEN_WIDTHS: [isize; 19] = [7, 5, 7, 6, 10, 9, 9, 9, 9, 9, 9, 9, 9, 9, 11, 9, 9, 9, 6];
+const LOAD_WIDTHS: [isize; 15] = [-8, -9, 5, 8, 9, 9, 9, 9, 9, 9, 11, 9, 9, 9, 6];
+
+/// One table row, cells padded to `widths` and separated by a space.
+fn print_row(widths: &[isize], cells: &[String]) {
+    let line: Vec<String> = widths
+        .iter()
+        .zip(cells)
+        .map(|(&w, cell)| {
+            let n = w.unsigned_abs();
+            if w < 0 {
+                format!("{cell:<n$}")
+            } else {
+                format!("{cell:>n$}")
+            }
+        })
+        .collect();
+    println!("{}", line.join(" "));
+}
+
 fn open_row(cells: &[String]) {
-    println!(
-        "{:>7} {:>5} {:>7} {:>6} {:>10} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9} {:>11} {:>9} {:>9} {:>9} {:>6}",
-        cells[0],
-        cells[1],
-        cells[2],
-        cells[3],
-        cells[4],
-        cells[5],
-        cells[6],
-        cells[7],
-        cells[8],
-        cells[9],
-        cells[10],
-        cells[11],
-        cells[12],
-        cells[13],
-        cells[14],
-        cells[15],
-        cells[16],
-        cells[17],
-        cells[18]
-    );
+    print_row(&OPEN_WIDTHS, cells);
 }
 
 fn print_open(rate: f64, load: &OpenLoad) {
@@ -1077,24 +1077,7 @@ const LOAD_HEADER: [&str; 15] = [
 ];
 
 fn load_row(cells: &[String]) {
-    println!(
-        "{:<8} {:<9} {:>5} {:>8} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9} {:>11} {:>9} {:>9} {:>9} {:>6}",
-        cells[0],
-        cells[1],
-        cells[2],
-        cells[3],
-        cells[4],
-        cells[5],
-        cells[6],
-        cells[7],
-        cells[8],
-        cells[9],
-        cells[10],
-        cells[11],
-        cells[12],
-        cells[13],
-        cells[14]
-    );
+    print_row(&LOAD_WIDTHS, cells);
 }
 
 fn print_load(clients: usize, load: &Load) {
