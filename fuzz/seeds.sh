@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Regenerates the committed seed corpora in fuzz/corpus/ from the repository's own fixtures.
 # Deterministic except the cosign_signature seeds (ECDSA signatures are randomised).
-# Needs: openssl, cargo (for examples/cheap_key_file.rs). Run from anywhere.
+# Needs: openssl, python3, cargo (for examples/cheap_key_file.rs), /work/shared (fixtures and the
+# sigstore-conformance vectors). Run from anywhere. The inputs libFuzzer added (SHA-1 names) stay.
 set -euo pipefail
 
 fuzz=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -107,4 +108,84 @@ done
 # policy_file: the policy crate's test policies (both APIs).
 for f in "$root"/crates/policy/tests/data/*.yaml; do
     seed policy_file "$(basename "$f" .yaml)" <"$f"
+done
+
+# bundle and cosign_annotations: sigstore-conformance cases. The targets verify against the
+# production root that sigward embeds, which must be the conformance suite's copy.
+conformance=${CONFORMANCE_VECTORS:-/work/shared/vectors/sigstore-conformance}
+cases_dir=$conformance/test/assets/bundle-verify
+root_sha=$(sha256sum "$conformance/production-trusted-root/trusted_root.json" | cut -d' ' -f1)
+if [[ $root_sha != 6494e21ea73fa7ee769f85f57d5a3e6a08725eae1e38c755fc3517c9e6bc0b66 ]]; then
+    echo "seeds.sh: $conformance/production-trusted-root/trusted_root.json is not the root the targets embed" >&2
+    exit 1
+fi
+if [[ $(sha256sum "$cases_dir/a.txt" | cut -d' ' -f1) != a0cfc71271d6e278e57cd332ff957c3f7043fdda354c4cbb190a30d56efa01bf ]]; then
+    echo "seeds.sh: $cases_dir/a.txt is not the artifact in fuzz_targets/sigstore_fixtures.rs" >&2
+    exit 1
+fi
+
+# bundle: verified with the production root (v0.1, v0.2, v0.3 message signatures, DSSE, a managed
+# key with a TSA timestamp; and bundles each broken in one place), and Rekor v2 / in-toto bundles
+# of private roots (they parse, then fail on trust).
+for case in happy-path-v0.1 happy-path-v0.2 happy-path-v0.3 happy-path-v0.3-new-mediaType \
+    happy-path-intoto-in-dsse-v3 managed-key-happy-path set-invalid-signature_fail \
+    inclusion-proof-corrupted-hash_fail checkpoint-wrong-roothash_fail dsse-mismatch-envelope_fail \
+    bundle-unknown-version_fail rekor2-happy-path rekor2-dsse-happy-path intoto-with-custom-trust-root; do
+    seed bundle "$case" <"$cases_dir/$case/bundle.sigstore.json"
+done
+
+# The same evidence in cosign's formats: the blob bundle of `cosign sign-blob --bundle`, and the
+# annotations of a signature layer, "<annotations JSON>\n<payload>" (the payload is a.txt).
+# Keyless layers carry the leaf and, like cosign's, the Fulcio intermediate and root as chain.
+legacy() { # legacy CASE FORMAT
+    python3 - "$cases_dir/$1/bundle.sigstore.json" "$conformance/production-trusted-root/trusted_root.json" "$2" <<'PY'
+import base64, json, sys
+
+bundle = json.load(open(sys.argv[1]))
+root = json.load(open(sys.argv[2]))
+material = bundle["verificationMaterial"]
+entry = material["tlogEntries"][0]
+
+def pem(raw):
+    body = "\n".join(raw[i:i + 64] for i in range(0, len(raw), 64))
+    return f"-----BEGIN CERTIFICATE-----\n{body}\n-----END CERTIFICATE-----\n"
+
+leaf = (material.get("certificate") or (material.get("x509CertificateChain") or {}).get("certificates", [None])[0])
+rekor = {
+    "SignedEntryTimestamp": entry["inclusionPromise"]["signedEntryTimestamp"],
+    "Payload": {
+        "body": entry["canonicalizedBody"],
+        "integratedTime": int(entry["integratedTime"]),
+        "logIndex": int(entry["logIndex"]),
+        "logID": base64.b64decode(entry["logId"]["keyId"]).hex(),
+    },
+}
+signature = bundle["messageSignature"]["signature"]
+compact = {"separators": (",", ":")}
+if sys.argv[3] == "blob":
+    out = {"base64Signature": signature, "rekorBundle": rekor}
+    if leaf:
+        out["cert"] = base64.b64encode(pem(leaf["rawBytes"]).encode()).decode()
+    sys.stdout.write(json.dumps(out, **compact))
+else:
+    annotations = {
+        "dev.cosignproject.cosign/signature": signature,
+        "dev.sigstore.cosign/bundle": json.dumps(rekor, **compact),
+    }
+    if leaf:
+        fulcio = root["certificateAuthorities"][-1]["certChain"]["certificates"]
+        annotations["dev.sigstore.cosign/certificate"] = pem(leaf["rawBytes"])
+        annotations["dev.sigstore.cosign/chain"] = "".join(pem(c["rawBytes"]) for c in fulcio)
+    stamps = (material.get("timestampVerificationData") or {}).get("rfc3161Timestamps", [])
+    if stamps:
+        annotations["dev.sigstore.cosign/rfc3161timestamp"] = json.dumps(
+            {"SignedRFC3161Timestamp": stamps[0]["signedTimestamp"]}, **compact)
+    sys.stdout.write(json.dumps(annotations, **compact) + "\n")
+PY
+}
+legacy happy-path-v0.1 blob | seed bundle cosign-blob-bundle-from-happy-path-v0.1
+legacy managed-key-happy-path blob | seed bundle cosign-blob-bundle-from-managed-key-happy-path
+for pair in keyless:happy-path-v0.1 keyless-v0.3:happy-path-v0.3 key-with-tsa:managed-key-happy-path \
+    keyless-bad-set:set-invalid-signature_fail keyless-bad-signature:signature-mismatch_fail; do
+    { legacy "${pair#*:}" layer; cat "$cases_dir/a.txt"; } | seed cosign_annotations "${pair%%:*}"
 done

@@ -3,9 +3,12 @@
 #
 #   scripts/fuzz.sh build                 install cargo-fuzz if missing, build every target
 #   scripts/fuzz.sh smoke [SECONDS]       build, then fuzz every target SECONDS (default 10) on a
-#                                         temporary copy of its seed corpus; fails on any crash
-#   scripts/fuzz.sh run TARGET [SECONDS]  fuzz one target (default 600 s), growing
-#                                         fuzz/corpus/TARGET; crashes go to fuzz/artifacts/TARGET
+#                                         temporary copy of its committed corpus; fails on any crash
+#   scripts/fuzz.sh run TARGET [SECONDS]  fuzz one target (default 600 s) on a copy of
+#                                         fuzz/corpus/TARGET, then merge (-merge=1) what it found
+#                                         into fuzz/corpus/TARGET; crashes go to fuzz/artifacts/TARGET
+#
+# One fuzzer at a time, single process (no -jobs/-workers); on a shared machine, under nice -n 19.
 #
 # cargo-fuzz passes nightly-only flags (-Zsanitizer=address, -Cpasses=sancov-module);
 # RUSTC_BOOTSTRAP=1 lets the stable compiler accept them.
@@ -96,10 +99,27 @@ stat_line() {
     printf '%s execs, %s exec/s, %s' "${runs:-?}" "${rate:-?}" "${cov:-cov: ?}"
 }
 
+# run TARGET SECONDS: fuzzes a copy of the committed corpus, then keeps only what adds coverage:
+# `-merge=1 fuzz/corpus/TARGET COPY` adds to the committed corpus (seeds stay) the smallest set
+# of the copy's inputs that covers what the committed corpus does not.
 run() {
     local target=${1:?usage: fuzz.sh run TARGET [SECONDS]} seconds=${2:-600}
     build
-    fuzz "$target" "$seconds" "fuzz/corpus/$target" "fuzz/artifacts/$target"
+    local host work status=0 before after
+    host=$(rustc -vV | sed -n 's/^host: //p')
+    work=$(mktemp -d)
+    # shellcheck disable=SC2064 # expand now: $work is local and gone by EXIT time
+    trap "rm -rf '$work'" EXIT
+    cp -r "fuzz/corpus/$target" "$work/corpus"
+    before=$(find "fuzz/corpus/$target" -type f | wc -l)
+    fuzz "$target" "$seconds" "$work/corpus" "fuzz/artifacts/$target" || status=$?
+    log "$target: the run grew the corpus copy to $(find "$work/corpus" -type f | wc -l) files; merging"
+    "fuzz/target/$host/release/$target" -merge=1 "${LIBFUZZER_FLAGS[@]}" \
+        -artifact_prefix="fuzz/artifacts/$target/" "fuzz/corpus/$target" "$work/corpus" \
+        >"$work/merge.log" 2>&1 || { tail -n 20 "$work/merge.log" >&2; return 1; }
+    after=$(find "fuzz/corpus/$target" -type f | wc -l)
+    log "$target: fuzz/corpus/$target: $before -> $after files ($(du -sh --apparent-size "fuzz/corpus/$target" | cut -f1))"
+    return "$status"
 }
 
 case ${1:-} in
@@ -107,7 +127,7 @@ build) build ;;
 smoke) smoke "${2:-10}" ;;
 run) run "${2:-}" "${3:-600}" ;;
 *)
-    sed -n '2,10p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
+    sed -n '2,12p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
     exit 2
     ;;
 esac
