@@ -86,22 +86,26 @@ fn item_json(v: &ImageVerification, s: &ImageSignature, pinned: &str) -> Value {
 
 pub fn print_verification(v: &ImageVerification, format: Format, tlog_checked: bool) {
     let pinned = format!("{}@{}", v.image.name(), v.digest);
-    eprintln!("\nVerification for {pinned} --");
-    eprintln!("The following checks were performed on each of these signatures:");
+    // One write to the unbuffered stderr rather than one per line.
+    let mut checks = format!(
+        "\nVerification for {pinned} --\nThe following checks were performed on each of these signatures:\n"
+    );
     if v.signatures
         .iter()
         .any(|s| matches!(s.evidence, Evidence::Cosign(_)))
     {
-        eprintln!("  - The cosign claims were validated");
+        checks.push_str("  - The cosign claims were validated\n");
     }
     if tlog_checked {
-        eprintln!("  - Existence of the claims in the transparency log was verified offline");
+        checks
+            .push_str("  - Existence of the claims in the transparency log was verified offline\n");
     }
     if v.signatures.iter().any(|s| signer(s).keyless) {
-        eprintln!("  - The code-signing certificate was verified using trusted certificate authority certificates");
+        checks.push_str("  - The code-signing certificate was verified using trusted certificate authority certificates\n");
     } else {
-        eprintln!("  - The signatures were verified against the specified public key");
+        checks.push_str("  - The signatures were verified against the specified public key\n");
     }
+    eprint!("{checks}");
     match format {
         Format::Json => {
             let items: Vec<Value> = v

@@ -1,6 +1,7 @@
 //! HTTP client plumbing shared by every client sigward has (registries, Rekor, and later
-//! Fulcio and TSAs): one TLS configuration (rustls on aws-lc, system roots plus extra CAs, an
-//! explicit insecure mode) and body reads that stop at a byte limit.
+//! Fulcio and TSAs): one TLS configuration (rustls on aws-lc, system roots plus extra CAs, the
+//! system roots read only when a first server certificate is verified; an explicit insecure
+//! mode) and body reads that stop at a byte limit.
 
 use std::sync::Arc;
 
@@ -28,41 +29,38 @@ impl Default for TlsTrust {
 }
 
 /// The rustls client configuration for `trust`, offering HTTP/2 and HTTP/1.1.
+///
+/// Extra CA certificates are parsed here (a bad one is an error now), but the operating
+/// system's roots are only loaded when a server certificate first has to be verified: a
+/// process that talks to plain-HTTP servers only, or fails before any TLS handshake completes,
+/// never reads them. They are loaded once per configuration (and its clones), with
+/// `SSL_CERT_FILE`/`SSL_CERT_DIR` replacing the system's locations when either is set; if no
+/// trusted certificate at all can be found then, every handshake fails with an error that
+/// says so.
 pub fn tls_config(trust: &TlsTrust) -> Result<rustls::ClientConfig, String> {
-    use rustls_pki_types::pem::PemObject;
-    use rustls_pki_types::CertificateDer;
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-    let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
+    let verifier: Arc<dyn rustls::client::danger::ServerCertVerifier> =
+        if trust.insecure_skip_verify_unsafe {
+            Arc::new(insecure::AcceptAnyCertificate(provider.clone()))
+        } else {
+            let extra = roots::parse_extra_roots(&trust.extra_ca_pem)?;
+            let system: Option<roots::Loader> = if trust.use_system_roots {
+                Some(Box::new(roots::load_system_roots))
+            } else {
+                None
+            };
+            Arc::new(roots::LazyRootsVerifier::new(
+                provider.clone(),
+                extra,
+                system,
+            ))
+        };
+    let mut tls = rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
-        .map_err(|e| e.to_string())?;
-    let mut tls = if trust.insecure_skip_verify_unsafe {
-        builder
-            .dangerous()
-            .with_custom_certificate_verifier(Arc::new(insecure::AcceptAnyCertificate(provider)))
-            .with_no_client_auth()
-    } else {
-        let mut roots = rustls::RootCertStore::empty();
-        if trust.use_system_roots {
-            // Unreadable system certificates are skipped, as every TLS client does.
-            for cert in rustls_native_certs::load_native_certs().certs {
-                let _ = roots.add(cert);
-            }
-        }
-        for pem in &trust.extra_ca_pem {
-            let mut found = false;
-            for cert in CertificateDer::pem_slice_iter(pem) {
-                let cert = cert.map_err(|e| format!("CA certificate: {e}"))?;
-                roots
-                    .add(cert)
-                    .map_err(|e| format!("CA certificate: {e}"))?;
-                found = true;
-            }
-            if !found {
-                return Err("CA file holds no PEM certificate".into());
-            }
-        }
-        builder.with_root_certificates(roots).with_no_client_auth()
-    };
+        .map_err(|e| e.to_string())?
+        .dangerous()
+        .with_custom_certificate_verifier(verifier)
+        .with_no_client_auth();
     tls.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
     Ok(tls)
 }
@@ -104,6 +102,8 @@ pub fn root_cause(e: &reqwest::Error) -> String {
     }
     reason
 }
+
+mod roots;
 
 mod insecure {
     //! `--allow-insecure-registry`: a verifier that accepts any certificate. Never the default.
@@ -157,5 +157,121 @@ mod insecure {
         fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
             self.0.signature_verification_algorithms.supported_schemes()
         }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use rustls_pki_types::pem::PemObject;
+    use rustls_pki_types::{CertificateDer, PrivateKeyDer, ServerName};
+
+    const CA: &[u8] = include_bytes!("../testdata/ca.pem");
+    const OTHER_CA: &[u8] = include_bytes!("../testdata/other-ca.pem");
+    const LEAF: &[u8] = include_bytes!("../testdata/leaf.pem");
+    const LEAF_KEY: &[u8] = include_bytes!("../testdata/leaf.key");
+
+    /// A whole handshake in memory between a client with `config` and a server presenting the
+    /// test leaf certificate (issued by `CA` for `registry.test`).
+    fn handshake(config: rustls::ClientConfig, name: &str) -> Result<(), rustls::Error> {
+        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+        let server_config = rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_no_client_auth()
+            .with_single_cert(
+                vec![CertificateDer::from_pem_slice(LEAF).unwrap()],
+                PrivateKeyDer::from_pem_slice(LEAF_KEY).unwrap(),
+            )
+            .unwrap();
+        let mut client = rustls::ClientConnection::new(
+            Arc::new(config),
+            ServerName::try_from(name.to_string()).unwrap(),
+        )
+        .unwrap();
+        let mut server = rustls::ServerConnection::new(Arc::new(server_config)).unwrap();
+        for _ in 0..10 {
+            let mut buf = Vec::new();
+            while client.wants_write() {
+                client.write_tls(&mut buf).unwrap();
+            }
+            let mut rd = &buf[..];
+            while !rd.is_empty() {
+                server.read_tls(&mut rd).unwrap();
+                server.process_new_packets()?;
+            }
+            let mut buf = Vec::new();
+            while server.wants_write() {
+                server.write_tls(&mut buf).unwrap();
+            }
+            let mut rd = &buf[..];
+            while !rd.is_empty() {
+                client.read_tls(&mut rd).unwrap();
+                client.process_new_packets()?;
+            }
+            if !client.is_handshaking() && !server.is_handshaking() {
+                return Ok(());
+            }
+        }
+        Err(rustls::Error::General("handshake did not finish".into()))
+    }
+
+    fn trust(system: bool, extra: &[&[u8]], insecure: bool) -> TlsTrust {
+        TlsTrust {
+            use_system_roots: system,
+            extra_ca_pem: extra.iter().map(|p| p.to_vec()).collect(),
+            insecure_skip_verify_unsafe: insecure,
+        }
+    }
+
+    #[test]
+    fn extra_ca_is_trusted_with_or_without_system_roots() {
+        for system in [false, true] {
+            let config = tls_config(&trust(system, &[OTHER_CA, CA], false)).unwrap();
+            assert_eq!(
+                config.alpn_protocols,
+                vec![b"h2".to_vec(), b"http/1.1".to_vec()]
+            );
+            handshake(config, "registry.test").unwrap();
+        }
+    }
+
+    #[test]
+    fn unknown_issuer_and_wrong_name_fail() {
+        let err = handshake(tls_config(&TlsTrust::default()).unwrap(), "registry.test");
+        assert_eq!(
+            err.unwrap_err(),
+            rustls::Error::InvalidCertificate(rustls::CertificateError::UnknownIssuer)
+        );
+        let err = handshake(
+            tls_config(&trust(false, &[OTHER_CA], false)).unwrap(),
+            "registry.test",
+        );
+        assert!(matches!(err, Err(rustls::Error::InvalidCertificate(_))));
+        let err = handshake(
+            tls_config(&trust(false, &[CA], false)).unwrap(),
+            "other.test",
+        );
+        assert!(matches!(err, Err(rustls::Error::InvalidCertificate(_))));
+    }
+
+    #[test]
+    fn no_roots_fail_every_handshake() {
+        let err = handshake(
+            tls_config(&trust(false, &[], false)).unwrap(),
+            "registry.test",
+        );
+        assert!(matches!(err, Err(rustls::Error::General(_))), "{err:?}");
+    }
+
+    #[test]
+    fn insecure_accepts_any_certificate() {
+        handshake(tls_config(&trust(false, &[], true)).unwrap(), "other.test").unwrap();
+    }
+
+    #[test]
+    fn bad_ca_files_are_refused_up_front() {
+        assert!(tls_config(&trust(true, &[b"no certificate here"], false)).is_err());
     }
 }

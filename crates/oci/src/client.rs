@@ -1,10 +1,12 @@
 //! An OCI distribution client: just the endpoints sigward needs, with auth, caps and digests.
 //!
-//! Data flow of one call: `registry_state` (once per registry: scheme + auth challenge, from a
-//! `GET /v2/` ping) -> `authorization` (once per registry + repository + access: a bearer token
-//! from the challenge's realm, or basic credentials) -> the request itself, retried once with a
-//! fresh token if the registry answers 401 -> a body read under a byte cap -> digest check.
-//! Connections are pooled by one `reqwest::Client`; tokens are cached until they expire.
+//! Data flow of one call: the registry's state (once per registry: scheme + auth challenge; from
+//! a `GET /v2/` ping, except for an anonymous read, whose own request finds the scheme and, if
+//! it is answered 401, the challenge) -> `authorization` (once per registry + repository +
+//! access: a bearer token from the challenge's realm, or basic credentials) -> the request
+//! itself, retried once with a fresh token if the registry answers 401 -> a body read under a
+//! byte cap -> digest check. Connections are pooled by one `reqwest::Client`; tokens are cached
+//! until they expire.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -83,11 +85,15 @@ pub struct RequestStats {
 }
 
 impl RequestStats {
-    /// Requests to registry API endpoints (manifests, blobs, referrers), retries included.
+    /// Requests to registry API endpoints (manifests, blobs, referrers), retries included: an
+    /// anonymous first read answered 401 with a challenge counts here, the retry with a token
+    /// too.
     pub fn api_requests(&self) -> u64 {
         self.api.load(Ordering::Relaxed)
     }
-    /// Requests spent on authentication: `/v2/` pings and token fetches.
+    /// Requests spent on authentication: `/v2/` pings (sent before the first request to a
+    /// registry with credentials, or to write), token fetches, and the HTTPS attempt that a
+    /// plain-HTTP registry refuses before sigward falls back to HTTP.
     pub fn auth_requests(&self) -> u64 {
         self.auth.load(Ordering::Relaxed)
     }
@@ -556,6 +562,15 @@ impl RegistryClient {
     }
 
     /// Sends one API request with auth, retrying once with a fresh token on 401.
+    ///
+    /// The first request to a registry finds its scheme (HTTPS, or plain HTTP when allowed).
+    /// An anonymous read goes straight to the endpoint and authenticates only if the registry
+    /// answers 401 with a challenge (then retries once), as containerd does: an open registry
+    /// costs no `GET /v2/` ping. With credentials, or to write, the first request is a ping,
+    /// so that credentials are only sent as the registry's challenge asks and no upload is sent
+    /// twice to learn it. (A write after an anonymous read of the same registry learns a
+    /// challenge it had not met from a 401, like a read; bodies are kept in memory, so the
+    /// retry resends them.)
     async fn send(
         &self,
         image: &ImageReference,
@@ -566,58 +581,108 @@ impl RegistryClient {
         body: Option<Vec<u8>>,
     ) -> Result<Response, RegistryError> {
         let registry = image.domain();
-        let state = self.registry_state(registry).await?;
-        let url = match target {
-            Target::Path(p) => state.base.join(p).map_err(|e| RegistryError::Config {
-                reason: format!("bad request path {p:?}: {e}"),
-            })?,
-            Target::Url(u) => u,
-        };
         let body: Option<bytes::Bytes> = body.map(bytes::Bytes::from);
-        let mut fresh_challenge = None;
-        for attempt in 0..2 {
-            let challenge = fresh_challenge.as_ref().or(state.challenge.as_ref());
-            let auth = self
-                .authorization(&state, challenge, image, access, attempt > 0)
-                .await?;
-            let mut req = self
-                .inner
-                .http
-                .request(method.clone(), url.clone())
-                .headers(headers.clone());
-            if let Some(auth) = auth {
-                req = req.header(AUTHORIZATION, auth);
+        let resolve = |base: &Url, target: Target<'_>| match target {
+            Target::Path(p) => base.join(p).map_err(|e| RegistryError::Config {
+                reason: format!("bad request path {p:?}: {e}"),
+            }),
+            Target::Url(u) => Ok(u),
+        };
+        // The answer to an unauthenticated first request, when one was sent.
+        let mut answered = None;
+        let cached = lock(&self.inner.registries).get(registry).cloned();
+        let (state, url) = match cached {
+            Some(state) => {
+                let url = resolve(&state.base, target)?;
+                (state, url)
             }
-            if let Some(b) = &body {
-                req = req.body(b.clone());
+            None => {
+                let credential = self.inner.config.credentials.credential_for(registry)?;
+                match target {
+                    Target::Path(path)
+                        if access == Access::Pull
+                            && body.is_none()
+                            && matches!(credential, Credential::Anonymous) =>
+                    {
+                        let (base, resp) = self
+                            .probe(registry, path, &self.inner.stats.api, |url| {
+                                self.inner
+                                    .http
+                                    .request(method.clone(), url)
+                                    .headers(headers.clone())
+                            })
+                            .await?;
+                        let url = resolve(&base, Target::Path(path))?;
+                        let state = RegistryState {
+                            base,
+                            challenge: None,
+                            credential,
+                        };
+                        lock(&self.inner.registries).insert(registry.to_string(), state.clone());
+                        answered = Some(resp);
+                        (state, url)
+                    }
+                    target => {
+                        let state = self.registry_state(registry, credential).await?;
+                        let url = resolve(&state.base, target)?;
+                        (state, url)
+                    }
+                }
             }
-            self.inner.stats.api.fetch_add(1, Ordering::Relaxed);
-            let resp = req
-                .send()
-                .await
-                .map_err(|e| transport_error(registry, &url, &e, self.timeout()))?;
-            if resp.status() != StatusCode::UNAUTHORIZED || attempt > 0 {
+        };
+        let mut challenge = state.challenge.clone();
+        let mut refresh = false;
+        let mut attempts_left = if answered.is_some() { 1 } else { 2 };
+        loop {
+            let resp = match answered.take() {
+                Some(resp) => resp,
+                None => {
+                    attempts_left -= 1;
+                    let auth = self
+                        .authorization(&state, challenge.as_ref(), image, access, refresh)
+                        .await?;
+                    let mut req = self
+                        .inner
+                        .http
+                        .request(method.clone(), url.clone())
+                        .headers(headers.clone());
+                    if let Some(auth) = auth {
+                        req = req.header(AUTHORIZATION, auth);
+                    }
+                    if let Some(b) = &body {
+                        req = req.body(b.clone());
+                    }
+                    self.inner.stats.api.fetch_add(1, Ordering::Relaxed);
+                    req.send()
+                        .await
+                        .map_err(|e| transport_error(registry, &url, &e, self.timeout()))?
+                }
+            };
+            if resp.status() != StatusCode::UNAUTHORIZED || attempts_left == 0 {
                 return Ok(resp);
             }
-            // The token may lack this scope or have expired: ask again, once.
-            let header = resp
+            // No token yet, or it lacks this scope or has expired: ask as the registry says,
+            // once.
+            let Some(fresh) = resp
                 .headers()
                 .get(WWW_AUTHENTICATE)
-                .and_then(|v| v.to_str().ok());
-            match header.and_then(Challenge::parse) {
-                Some(c) => fresh_challenge = Some(c),
-                None => return Ok(resp),
-            }
+                .and_then(|v| v.to_str().ok())
+                .and_then(Challenge::parse)
+            else {
+                return Ok(resp);
+            };
             if matches!(state.credential, Credential::Anonymous)
-                && matches!(fresh_challenge, Some(Challenge::Basic))
+                && matches!(fresh, Challenge::Basic)
             {
                 return Ok(resp);
             }
+            // Later requests to this registry authenticate from the start.
+            if let Some(s) = lock(&self.inner.registries).get_mut(registry) {
+                s.challenge = Some(fresh.clone());
+            }
+            challenge = Some(fresh);
+            refresh = true;
         }
-        Err(RegistryError::Protocol {
-            registry: registry.to_string(),
-            reason: "authentication retry loop ended".into(),
-        })
     }
 
     fn timeout(&self) -> Duration {
@@ -625,36 +690,16 @@ impl RegistryClient {
     }
 
     /// Scheme and challenge of a registry, from a `GET /v2/` ping the first time.
-    async fn registry_state(&self, registry: &str) -> Result<RegistryState, RegistryError> {
-        if let Some(s) = lock(&self.inner.registries).get(registry) {
-            return Ok(s.clone());
-        }
-        let credential = self.inner.config.credentials.credential_for(registry)?;
-        let host = api_host(registry);
-        let https = base_url("https", host)?;
-        let (base, resp) = match self.ping(registry, &https).await {
-            Ok(resp) => (https, resp),
-            // Fall back only when the server answered in plain HTTP or hung up on the TLS
-            // handshake; a certificate error stays an error, so it cannot be downgraded away.
-            Err(e)
-                if self.inner.config.allow_http
-                    && matches!(&e, RegistryError::Unreachable { reason, .. }
-                        if is_http_answer(reason) || is_hangup(reason)) =>
-            {
-                let http = base_url("http", host)?;
-                match self.ping(registry, &http).await {
-                    Ok(resp) => (http, resp),
-                    Err(_) => return Err(e),
-                }
-            }
-            Err(RegistryError::Unreachable { reason, .. }) if is_http_answer(&reason) => {
-                return Err(RegistryError::HttpNotAllowed {
-                    registry: registry.to_string(),
-                    reason,
-                })
-            }
-            Err(e) => return Err(e),
-        };
+    async fn registry_state(
+        &self,
+        registry: &str,
+        credential: Credential,
+    ) -> Result<RegistryState, RegistryError> {
+        let (base, resp) = self
+            .probe(registry, "/v2/", &self.inner.stats.auth, |url| {
+                self.inner.http.get(url)
+            })
+            .await?;
         let challenge = match resp.status() {
             StatusCode::UNAUTHORIZED => resp
                 .headers()
@@ -674,17 +719,80 @@ impl RegistryClient {
         Ok(state)
     }
 
-    async fn ping(&self, registry: &str, base: &Url) -> Result<Response, RegistryError> {
-        let url = base.join("/v2/").map_err(|e| RegistryError::Config {
-            reason: e.to_string(),
-        })?;
-        self.inner.stats.auth.fetch_add(1, Ordering::Relaxed);
-        self.inner
-            .http
-            .get(url.clone())
-            .send()
-            .await
-            .map_err(|e| transport_error(registry, &url, &e, self.timeout()))
+    /// Sends the first request to a registry (`path` on it, built by `request`, counted in
+    /// `counter`) over HTTPS, or over plain HTTP when that is allowed and the server answered
+    /// the TLS handshake in plain HTTP or hung up on it (that refused attempt is counted as an
+    /// authentication request: it only finds the scheme). Returns the base URL that worked and
+    /// the answer, whatever its status.
+    async fn probe(
+        &self,
+        registry: &str,
+        path: &str,
+        counter: &AtomicU64,
+        request: impl Fn(Url) -> reqwest::RequestBuilder,
+    ) -> Result<(Url, Response), RegistryError> {
+        let host = api_host(registry);
+        let send = |base: &Url| {
+            let url = base.join(path).map_err(|e| RegistryError::Config {
+                reason: format!("bad request path {path:?}: {e}"),
+            });
+            let sent = url.map(|url| (request(url.clone()).send(), url));
+            async move {
+                let (sent, url) = sent.map_err(|e| (false, e))?;
+                sent.await.map_err(|e| {
+                    // Only a failure of this origin says which scheme it speaks (not one of a
+                    // host it redirected to).
+                    let here = e.url().is_none_or(|u| same_origin(u, &url));
+                    (here, transport_error(registry, &url, &e, self.timeout()))
+                })
+            }
+        };
+        let count = |c: &AtomicU64| c.fetch_add(1, Ordering::Relaxed);
+        let https = base_url("https", host)?;
+        match send(&https).await {
+            Ok(resp) => {
+                count(counter);
+                Ok((https, resp))
+            }
+            // Fall back only when the server answered in plain HTTP or hung up on the TLS
+            // handshake; a certificate error stays an error, so it cannot be downgraded away.
+            Err((true, e))
+                if self.inner.config.allow_http
+                    && matches!(&e, RegistryError::Unreachable { reason, .. }
+                        if is_http_answer(reason) || is_hangup(reason)) =>
+            {
+                count(&self.inner.stats.auth);
+                let http = base_url("http", host)?;
+                let second = send(&http).await;
+                count(counter);
+                match second {
+                    Ok(resp) => Ok((http, resp)),
+                    // A plain-HTTP server that then fails (a timeout, say) reports that; when
+                    // neither scheme could connect, the HTTPS reason is the one to show.
+                    Err((_, RegistryError::Unreachable { .. }))
+                        if !matches!(&e, RegistryError::Unreachable { reason, .. }
+                            if is_http_answer(reason)) =>
+                    {
+                        Err(e)
+                    }
+                    Err((_, http_error)) => Err(http_error),
+                }
+            }
+            Err((here, e)) => {
+                count(counter);
+                match e {
+                    RegistryError::Unreachable { reason, .. }
+                        if here && !self.inner.config.allow_http && is_http_answer(&reason) =>
+                    {
+                        Err(RegistryError::HttpNotAllowed {
+                            registry: registry.to_string(),
+                            reason,
+                        })
+                    }
+                    e => Err(e),
+                }
+            }
+        }
     }
 
     /// The `Authorization` header for a request, fetching a token when the registry wants one.
@@ -846,6 +954,12 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     // A panic while holding these maps cannot leave them inconsistent (single inserts), so a
     // poisoned lock is still usable.
     m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+fn same_origin(a: &Url, b: &Url) -> bool {
+    a.scheme() == b.scheme()
+        && a.host_str() == b.host_str()
+        && a.port_or_known_default() == b.port_or_known_default()
 }
 
 fn base_url(scheme: &str, host: &str) -> Result<Url, RegistryError> {

@@ -435,7 +435,144 @@ async fn bearer_tokens_are_fetched_once_and_reused() {
         1,
         "one token for three requests"
     );
-    assert_eq!(c.stats().api_requests(), 3);
+    // No /v2/ ping for an anonymous read: the first request is answered 401 with the
+    // challenge, then it and the next two are sent with the token.
+    assert_eq!(c.stats().api_requests(), 4);
+    // The HTTPS attempt this plain-HTTP server refuses, and the token.
+    assert_eq!(c.stats().auth_requests(), 2);
+}
+
+/// Each request as "METHOD path auth-scheme" ("-" without an Authorization header).
+type Log = Arc<std::sync::Mutex<Vec<String>>>;
+
+fn record(log: &Log, req: &Request) {
+    let auth = req
+        .headers
+        .get("authorization")
+        .map_or("-", |a| a.split(' ').next().unwrap_or("-"));
+    log.lock()
+        .unwrap()
+        .push(format!("{} {} {auth}", req.method, req.path));
+}
+
+#[tokio::test]
+async fn anonymous_reads_of_an_open_registry_need_no_ping() {
+    let log: Log = Arc::default();
+    let seen = log.clone();
+    let (port, _) = serve(Arc::new(move |req, _| {
+        record(&seen, req);
+        v2_open(req).unwrap_or_else(|| ok(MANIFEST, &[OCI]))
+    }))
+    .await;
+    let c = client(Duration::from_secs(5));
+    for _ in 0..2 {
+        c.get_manifest(&image(port, "x"), "v1").await.unwrap();
+    }
+    assert_eq!(
+        *log.lock().unwrap(),
+        ["GET /v2/x/manifests/v1 -", "GET /v2/x/manifests/v1 -"]
+    );
+    assert_eq!(c.stats().api_requests(), 2);
+    // Only the HTTPS attempt that this plain-HTTP server refused.
+    assert_eq!(c.stats().auth_requests(), 1);
+}
+
+#[tokio::test]
+async fn credentials_are_sent_as_the_ping_challenge_asks() {
+    let log: Log = Arc::default();
+    let seen = log.clone();
+    let (port, _) = serve(Arc::new(move |req, _| {
+        record(&seen, req);
+        // "u:p" in base64.
+        if req.headers.get("authorization").map(String::as_str) != Some("Basic dTpw") {
+            return status(401, &[("www-authenticate", "Basic realm=\"r\"")], "");
+        }
+        ok(MANIFEST, &[OCI])
+    }))
+    .await;
+    let c = RegistryClient::new(ClientConfig {
+        credentials: CredentialSource {
+            explicit: Some(("u".into(), "p".into())),
+            ignore_docker_config: true,
+            ..Default::default()
+        },
+        allow_http: true,
+        use_system_roots: false,
+        ..Default::default()
+    })
+    .unwrap();
+    c.get_manifest(&image(port, "x"), "v1").await.unwrap();
+    // With credentials, the ping first: they go out only as its challenge asks.
+    assert_eq!(
+        *log.lock().unwrap(),
+        ["GET /v2/ -", "GET /v2/x/manifests/v1 Basic"]
+    );
+}
+
+#[tokio::test]
+async fn writes_ping_first_even_anonymously() {
+    let log: Log = Arc::default();
+    let seen = log.clone();
+    let (port, _) = serve(Arc::new(move |req, _| {
+        record(&seen, req);
+        v2_open(req).unwrap_or_else(|| {
+            if req.method == "HEAD" {
+                return status(404, &[], "");
+            }
+            if req.method == "POST" {
+                return status(202, &[("location", "/upload/1")], "");
+            }
+            status(201, &[], "")
+        })
+    }))
+    .await;
+    client(Duration::from_secs(5))
+        .push_blob(&image(port, "x"), b"blob".to_vec())
+        .await
+        .unwrap();
+    let log = log.lock().unwrap();
+    assert_eq!(log[0], "GET /v2/ -", "{log:?}");
+    assert_eq!(log.len(), 4, "{log:?}");
+}
+
+#[tokio::test]
+async fn a_challenge_once_met_is_answered_up_front() {
+    let log: Log = Arc::default();
+    let seen = log.clone();
+    let (port, _) = serve(Arc::new(move |req, port| {
+        record(&seen, req);
+        if let Some(query) = req.path.strip_prefix("/token?") {
+            let repo = if query.contains("repository%3Aa%3Apull") {
+                "a"
+            } else {
+                assert!(query.contains("repository%3Ab%3Apull"), "{query}");
+                "b"
+            };
+            return ok(format!(r#"{{"token":"for-{repo}"}}"#).as_bytes(), &[]);
+        }
+        let repo = &req.path[4..5];
+        if req.headers.get("authorization") != Some(&format!("Bearer for-{repo}")) {
+            let challenge = format!("Bearer realm=\"http://127.0.0.1:{port}/token\"");
+            return status(401, &[("www-authenticate", &challenge)], "");
+        }
+        ok(MANIFEST, &[OCI])
+    }))
+    .await;
+    let c = client(Duration::from_secs(5));
+    c.get_manifest(&image(port, "a"), "v1").await.unwrap();
+    c.get_manifest(&image(port, "b"), "v1").await.unwrap();
+    assert_eq!(
+        *log.lock().unwrap(),
+        [
+            // First contact: the anonymous read is told to fetch a token.
+            "GET /v2/a/manifests/v1 -",
+            "GET /token?scope=repository%3Aa%3Apull -",
+            "GET /v2/a/manifests/v1 Bearer",
+            // Another repository: its token first, then the read.
+            "GET /token?scope=repository%3Ab%3Apull -",
+            "GET /v2/b/manifests/v1 Bearer",
+        ]
+    );
 }
 
 #[tokio::test]
@@ -511,8 +648,8 @@ async fn signatures_per_image_are_capped() {
             if limit == sigward_limits::MAX_SIGNATURES_PER_IMAGE),
         "{err}"
     );
-    // ping + manifest: no blob is fetched.
-    assert_eq!(requests.load(Ordering::SeqCst), 2);
+    // The manifest only (an anonymous read needs no ping): no blob is fetched.
+    assert_eq!(requests.load(Ordering::SeqCst), 1);
 }
 
 #[tokio::test]
@@ -537,7 +674,8 @@ async fn oversized_signature_layer_is_refused_before_download() {
         matches!(err, RegistryError::TooLarge { limit, .. } if limit == sigward_limits::MAX_BLOB_BYTES),
         "{err}"
     );
-    assert_eq!(requests.load(Ordering::SeqCst), 2);
+    // The manifest only: no ping, no blob.
+    assert_eq!(requests.load(Ordering::SeqCst), 1);
 }
 
 #[tokio::test]
