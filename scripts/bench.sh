@@ -4,9 +4,10 @@
 #
 #   scripts/bench.sh           full run (about 4 minutes once built; a clean build takes ~3 minutes)
 #   scripts/bench.sh --quick   short runs, to check the script works (~70 s once built)
-#   --nojitter                 also build sigward with AWS_LC_SYS_NO_JITTER_ENTROPY=1 (own target
-#                              dir, ~3 minutes more) and add it as a contender: shows what aws-lc's
-#                              one-time CPU-jitter entropy collection costs each process
+#   --jitter                   also build sigward with AWS_LC_SYS_NO_JITTER_ENTROPY=0 (aws-lc's
+#                              CPU-jitter entropy source on, as before .cargo/config.toml turned it
+#                              off; own target dir, ~3 minutes more) and add it as a contender:
+#                              shows what that one-time entropy collection costs each process
 #
 # Needs the peers running: scripts/peers.sh install && scripts/peers.sh start.
 # Prepares its inputs once (a blob signed by sigstore-python, an image pushed with skopeo and
@@ -36,11 +37,11 @@ echo_cmd() { printf '$'; printf ' %q' "$@"; printf '\n'; }
 show() { echo_cmd "$@"; "$@"; }
 load() { printf 'load average: %s\n' "$(cut -d' ' -f1-3 /proc/loadavg)"; }
 
-QUICK=0 NOJITTER=0
+QUICK=0 JITTER=0
 for arg in "$@"; do
   case "$arg" in
     --quick) QUICK=1 ;;
-    --nojitter) NOJITTER=1 ;;
+    --jitter) JITTER=1 ;;
     -h | --help) sed -n '2,27p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) die "unknown argument $arg (try --help)" ;;
   esac
@@ -90,9 +91,9 @@ show cargo build --release -p sigward-bench -p sigward-cli
 BIN="${CARGO_TARGET_DIR:-$ROOT/target}/release"
 SIGWARD=$BIN/sigward
 BENCH=$BIN/sigward-bench
-if ((NOJITTER)); then
-  NJ_BIN="${CARGO_TARGET_DIR:-$ROOT/target}/nojitter/release"
-  show env AWS_LC_SYS_NO_JITTER_ENTROPY=1 CARGO_TARGET_DIR="${NJ_BIN%/release}" \
+if ((JITTER)); then
+  NJ_BIN="${CARGO_TARGET_DIR:-$ROOT/target}/jitter/release"
+  show env AWS_LC_SYS_NO_JITTER_ENTROPY=0 CARGO_TARGET_DIR="${NJ_BIN%/release}" \
     cargo build --release -p sigward-bench -p sigward-cli
 fi
 
@@ -191,16 +192,16 @@ echo "key-signed image: $KEYED_IMAGE = $DIGEST, signed by cosign with $WORK/cosi
   COSIGN_KEY_TAG=("${KEYED_COSIGN[@]}" "$KEYED_IMAGE")
   SIGWARD_KEY_DIGEST=("${KEYED_SIGWARD[@]}" "$KEYED_AT_DIGEST")
   COSIGN_KEY_DIGEST=("${KEYED_COSIGN[@]}" "$KEYED_AT_DIGEST")
-  # NJ_X: sigward command SIGWARD_X from the no-jitter build, as an extra hyperfine contender
-  # (empty without --nojitter).
+  # NJ_X: sigward command SIGWARD_X from the build with jitter entropy, as an extra hyperfine
+  # contender (empty without --jitter).
   for name in BUNDLE IMAGE IMAGE_DIGEST KEY_TAG KEY_DIGEST; do
     declare -n src=SIGWARD_$name dst=NJ_$name
     dst=()
-    if ((NOJITTER)); then dst=(sigward-nojitter "$NJ_BIN/sigward ${src[*]:1}"); fi
+    if ((JITTER)); then dst=(sigward-jitter "$NJ_BIN/sigward ${src[*]:1}"); fi
     unset -n src dst
   done
   NJ_START=()
-  if ((NOJITTER)); then NJ_START=(sigward-nojitter "$NJ_BIN/sigward --version"); fi
+  if ((JITTER)); then NJ_START=(sigward-jitter "$NJ_BIN/sigward --version"); fi
 }
 
 step "every contender verifies the inputs (once, untimed)"
@@ -274,7 +275,7 @@ EOF
 joined() { local -n a=$1; printf '%s' "${a[*]}"; }
 
 # compare_images LABEL SIGWARD_X NJ_X COSIGN_X: the registry requests of one run of each, then
-# hyperfine over sigward (and its no-jitter build) and cosign.
+# hyperfine over sigward (and its build with jitter entropy) and cosign.
 compare_images() {
   local label=$1 sw=$2 nj=$3 co=$4
   local -n sw_cmd=$sw nj_cmd=$nj co_cmd=$co
@@ -306,7 +307,7 @@ step "B1. keyless image verification in-process: sigward-bench image"
 load
 show "$BENCH" image --image "$IMAGE" --identity "$IDENTITY" --issuer "$ISSUER" \
   --trusted-root "$TRUSTED_ROOT" --count "$IMAGE_COUNT" --allow-http
-if ((NOJITTER)); then
+if ((JITTER)); then
   show "$NJ_BIN/sigward-bench" image --image "$IMAGE" --identity "$IDENTITY" --issuer "$ISSUER" \
     --trusted-root "$TRUSTED_ROOT" --count "$IMAGE_COUNT" --allow-http
 fi

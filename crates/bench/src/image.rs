@@ -8,12 +8,12 @@
 //! Referrers are consulted only when the `.sig` tag yields nothing acceptable.
 //!
 //! - **cold**: every iteration builds a new `RegistryClient` and `Engine`, so nothing is
-//!   reused: new TCP connections, a new `/v2/` ping (on a plain-HTTP registry with
-//!   `--allow-http`, after the HTTPS attempt fails), no cached token. This is the first
+//!   reused: new TCP connections, the registry's scheme found again (on a plain-HTTP
+//!   registry with `--allow-http`, after the HTTPS attempt fails), no cached token. This is the first
 //!   verification of an image by a fresh `sigward verify` process, minus process start and
 //!   trusted-root loading, which are reported separately.
 //! - **warm**: one client for every iteration (after one untimed verification), so pooled
-//!   connections and the registry's ping and tokens are reused; no verification result is
+//!   connections, the registry's scheme and tokens are reused; no verification result is
 //!   cached, so every iteration still fetches and verifies. This is a long-running verifier
 //!   (the admission webhook) seeing an image it has not cached.
 //!

@@ -172,7 +172,7 @@ pub fn render(server: &ServerMetrics, enforcer: Option<&Enforcer>) -> String {
         counter(
             &mut out,
             "sigward_registry_auth_requests_total",
-            "Registry authentication round trips: /v2/ pings and token requests.",
+            "Registry round trips before the API requests: /v2/ pings, token requests, and HTTPS attempts a plain-HTTP registry refused.",
             client.auth_requests(),
         );
         counter(
