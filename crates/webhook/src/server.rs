@@ -303,12 +303,11 @@ pub fn compile_sources(
 }
 
 fn file_fingerprint(paths: &[&Path]) -> u64 {
-    use std::hash::{Hash, Hasher};
-    let mut h = std::collections::hash_map::DefaultHasher::new();
-    for p in paths {
-        std::fs::read(p).unwrap_or_default().hash(&mut h);
-    }
-    h.finish()
+    let contents: Vec<Vec<u8>> = paths
+        .iter()
+        .map(|p| std::fs::read(p).unwrap_or_default())
+        .collect();
+    sources::fingerprint_of(&contents)
 }
 
 fn load_policies(

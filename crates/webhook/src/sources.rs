@@ -189,10 +189,7 @@ impl PolicyTexts {
 
     /// A fingerprint of names and contents, to notice changes.
     pub fn fingerprint(&self) -> u64 {
-        use std::hash::{Hash, Hasher};
-        let mut h = std::collections::hash_map::DefaultHasher::new();
-        self.hash(&mut h);
-        h.finish()
+        fingerprint_of(self)
     }
 
     /// Every policy in these texts.
@@ -221,6 +218,15 @@ pub fn load(paths: &[PathBuf]) -> (Vec<LocatedPolicy>, Vec<SourceError>) {
 /// Where `policy` was written, for errors naming a policy.
 pub fn locate<'a>(policies: &'a [LocatedPolicy], policy: &PolicyRef) -> Option<&'a LocatedPolicy> {
     policies.iter().find(|p| p.policy.id() == policy)
+}
+
+/// A hash of a value, to notice that something read again has changed (not a digest: no
+/// adversary chooses these inputs, and a missed change is caught on the next one).
+pub(crate) fn fingerprint_of<T: std::hash::Hash + ?Sized>(value: &T) -> u64 {
+    use std::hash::Hasher;
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    value.hash(&mut h);
+    h.finish()
 }
 
 #[cfg(test)]
