@@ -1303,6 +1303,47 @@ impl Kube {
 }
 
 /// Waits until policy generation `n` is in force (a reload takes one or two ticks).
+/// Replaces `file` in one rename, as kubelet updates a mounted ConfigMap.
+fn replace_file(file: &Path, text: &str) {
+    let tmp = file.with_extension("tmp");
+    std::fs::write(&tmp, text).unwrap();
+    std::fs::rename(&tmp, file).unwrap();
+}
+
+/// A thread calling `step(0)`, `step(1)`, … with `pause` after each until stopped: files
+/// rewritten or certificates rotated while a test sends reviews.
+struct Churn {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: std::thread::JoinHandle<u64>,
+}
+
+impl Churn {
+    fn start(pause: Duration, mut step: impl FnMut(u64) -> bool + Send + 'static) -> Churn {
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let thread = {
+            let stop = stop.clone();
+            std::thread::spawn(move || {
+                let (mut i, mut done) = (0, 0);
+                while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+                    if step(i) {
+                        done += 1;
+                    }
+                    i += 1;
+                    std::thread::sleep(pause);
+                }
+                done
+            })
+        };
+        Churn { stop, thread }
+    }
+
+    /// Stops the thread; returns how many steps did something (`step` returned true).
+    fn stop(self) -> u64 {
+        self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        self.thread.join().unwrap()
+    }
+}
+
 fn wait_for_generation(w: &Webhook, n: u64) {
     let start = Instant::now();
     while !w
@@ -1766,28 +1807,19 @@ fn policy_rewrites_under_load_never_admit_what_the_valid_set_denies() {
     w.wait_ready();
     let Some(pod) = fixture("01-") else { return };
     let body = serde_json::to_vec(&with_images(pod, &s.unsigned)).unwrap();
-    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let writer = {
-        let stop = stop.clone();
         let file = w.policies.join("p.yaml");
         let valid: Vec<String> = (1..=3).map(valid).collect();
-        std::thread::spawn(move || {
-            let mut i = 0;
-            while !stop.load(std::sync::atomic::Ordering::SeqCst) {
-                let text = match i % 4 {
-                    0 => "apiVersion: config.openshift.io/v1\nkind: ClusterImagePolicy\nmetadata: {name: bad}\nspec: {scopes: [\"not a scope\"]}\n".to_string(),
-                    1 => "{ this is not yaml".to_string(),
-                    k => valid[k % valid.len()].clone(),
-                };
-                // As kubelet updates a mounted ConfigMap: the new file replaces the old in one
-                // rename (a writer truncating in place can be caught half way: see the docs).
-                let tmp = file.with_extension("tmp");
-                std::fs::write(&tmp, text).unwrap();
-                std::fs::rename(&tmp, &file).unwrap();
-                i += 1;
-                std::thread::sleep(Duration::from_millis(30));
-            }
-            i
+        Churn::start(Duration::from_millis(30), move |i| {
+            let text = match i % 4 {
+                0 => "apiVersion: config.openshift.io/v1\nkind: ClusterImagePolicy\nmetadata: {name: bad}\nspec: {scopes: [\"not a scope\"]}\n".to_string(),
+                1 => "{ this is not yaml".to_string(),
+                k => valid[k as usize % valid.len()].clone(),
+            };
+            // As kubelet updates a mounted ConfigMap: the new file replaces the old in one
+            // rename (a writer truncating in place can be caught half way: see the docs).
+            replace_file(&file, &text);
+            true
         })
     };
     let (admitted, answered) = w.runtime.block_on(async {
@@ -1817,8 +1849,7 @@ fn policy_rewrites_under_load_never_admit_what_the_valid_set_denies() {
         }
         (admitted, answered)
     });
-    stop.store(true, std::sync::atomic::Ordering::SeqCst);
-    let rewrites = writer.join().unwrap();
+    let rewrites = writer.stop();
     assert!(
         answered > 100 && rewrites > 20,
         "{answered} reviews, {rewrites} rewrites"
@@ -1892,21 +1923,14 @@ fn certificate_rotation_under_load_fails_no_request() {
         &[],
     );
     w.wait_ready();
-    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let rotator = {
-        let stop = stop.clone();
         let (live_cert, live_key) = (live_cert.clone(), live_key.clone());
-        std::thread::spawn(move || {
-            let mut i = 0;
-            while !stop.load(std::sync::atomic::Ordering::SeqCst) {
-                let (cert, key) = &certs[i % certs.len()];
-                // As a Secret update lands: key and certificate in turn, not atomically.
-                std::fs::copy(key, &live_key).unwrap();
-                std::fs::copy(cert, &live_cert).unwrap();
-                i += 1;
-                std::thread::sleep(Duration::from_millis(25));
-            }
-            i
+        Churn::start(Duration::from_millis(25), move |i| {
+            let (cert, key) = &certs[i as usize % certs.len()];
+            // As a Secret update lands: key and certificate in turn, not atomically.
+            std::fs::copy(key, &live_key).unwrap();
+            std::fs::copy(cert, &live_cert).unwrap();
+            true
         })
     };
     let (failed, total) = w.runtime.block_on(async {
@@ -1925,8 +1949,7 @@ fn certificate_rotation_under_load_fails_no_request() {
         }
         (failed, total)
     });
-    stop.store(true, std::sync::atomic::Ordering::SeqCst);
-    let rotations = rotator.join().unwrap();
+    let rotations = rotator.stop();
     assert!(
         total > 50 && rotations > 20,
         "{total} requests, {rotations} rotations"
@@ -2237,9 +2260,7 @@ fn soak_mixed_reviews_stay_correct_and_memory_stays_flat() {
 
     // Policy rewrites: an invalid file appears, then is replaced by a valid one, twice a minute.
     // The valid set never changes meaning, so no expected answer changes.
-    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let rewriter = {
-        let stop = stop.clone();
         let file = w.policies.join("churn.yaml");
         let harmless = key_cip(
             "soak-churn",
@@ -2247,26 +2268,18 @@ fn soak_mixed_reviews_stay_correct_and_memory_stays_flat() {
             &s.sigward_pub,
             "",
         );
-        std::thread::spawn(move || {
-            let mut rewrites = 0u64;
-            let mut i = 0u64;
-            while !stop.load(std::sync::atomic::Ordering::SeqCst) {
-                std::thread::sleep(Duration::from_millis(500));
-                i += 1;
-                let text = match i % 60 {
-                    0 => "{ this is not yaml".to_string(),
-                    10 | 30 | 50 => format!("# rewrite {i}\n{harmless}"),
-                    20 => "apiVersion: config.openshift.io/v1\nkind: ClusterImagePolicy\nmetadata: {name: bad}\nspec: {scopes: [\"not a scope\"]}\n".to_string(),
-                    _ => continue,
-                };
-                let tmp = file.with_extension("tmp");
-                std::fs::write(&tmp, text).unwrap();
-                std::fs::rename(&tmp, &file).unwrap();
-                rewrites += 1;
-            }
-            rewrites
+        Churn::start(Duration::from_millis(500), move |i| {
+            let text = match (i + 1) % 60 {
+                0 => "{ this is not yaml".to_string(),
+                10 | 30 | 50 => format!("# rewrite {i}\n{harmless}"),
+                20 => "apiVersion: config.openshift.io/v1\nkind: ClusterImagePolicy\nmetadata: {name: bad}\nspec: {scopes: [\"not a scope\"]}\n".to_string(),
+                _ => return false,
+            };
+            replace_file(&file, &text);
+            true
         })
     };
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
 
     let pid = w.child.id();
     let started = Instant::now();
@@ -2356,7 +2369,7 @@ fn soak_mixed_reviews_stay_correct_and_memory_stays_flat() {
             worker.await.unwrap();
         }
     });
-    let rewrites = rewriter.join().unwrap();
+    let rewrites = rewriter.stop();
     let elapsed = started.elapsed();
     assert!(died.is_none(), "the server exited: {died:?}");
 
