@@ -639,10 +639,9 @@ fn review_for(template: &Value, images: &[String], uid: &str) -> Result<Vec<u8>,
     serde_json::to_vec(&review).map_err(|e| e.to_string())
 }
 
-/// Figures of one run.
+/// What every load run records beside its latencies.
 #[derive(Default)]
-struct Load {
-    samples: Samples,
+struct Run {
     errors: u64,
     first_error: Option<String>,
     version: Option<reqwest::Version>,
@@ -653,6 +652,39 @@ struct Load {
     memory: Option<Memory>,
 }
 
+impl Run {
+    fn fail(&mut self, error: String) {
+        self.errors += 1;
+        self.first_error.get_or_insert(error);
+    }
+
+    /// The columns every load table ends with: server cores, server CPU per review, client
+    /// and registry cores, server VmHWM, errors.
+    fn tail_cells(&self, reviews: usize) -> [String; 6] {
+        [
+            cores(self.cpu.server, self.window),
+            per_review(self.cpu.server, reviews),
+            cores(self.cpu.client, self.window),
+            cores(self.cpu.registry, self.window),
+            hwm(self.memory),
+            self.errors.to_string(),
+        ]
+    }
+
+    fn print_first_error(&self) {
+        if let Some(e) = &self.first_error {
+            println!("  first error: {e}");
+        }
+    }
+}
+
+/// Figures of one closed-loop run.
+#[derive(Default)]
+struct Load {
+    samples: Samples,
+    run: Run,
+}
+
 /// What one client task of a closed-loop run returns: its samples, errors, first error and
 /// the HTTP version it was answered in.
 type TaskLoad = (Samples, u64, Option<String>, Option<reqwest::Version>);
@@ -660,9 +692,9 @@ type TaskLoad = (Samples, u64, Option<String>, Option<reqwest::Version>);
 impl Load {
     fn absorb(&mut self, samples: &Samples, errors: u64, first_error: Option<String>) {
         self.samples.extend(samples);
-        self.errors += errors;
-        if self.first_error.is_none() {
-            self.first_error = first_error;
+        self.run.errors += errors;
+        if self.run.first_error.is_none() {
+            self.run.first_error = first_error;
         }
     }
 
@@ -672,12 +704,9 @@ impl Load {
             match done {
                 Ok((samples, errors, first_error, version)) => {
                     self.absorb(&samples, errors, first_error);
-                    self.version = self.version.or(version);
+                    self.run.version = self.run.version.or(version);
                 }
-                Err(e) => {
-                    self.errors += 1;
-                    self.first_error.get_or_insert(format!("client task: {e}"));
-                }
+                Err(e) => self.run.fail(format!("client task: {e}")),
             }
         }
     }
@@ -731,13 +760,16 @@ async fn timed_load(
     let connections = established(server.port);
     tokio::time::sleep_until(end.into()).await;
     let mut load = Load {
-        window: duration,
-        cpu: Cpu::now(server).since(cpu),
-        connections,
+        run: Run {
+            window: duration,
+            cpu: Cpu::now(server).since(cpu),
+            connections,
+            ..Run::default()
+        },
         ..Load::default()
     };
     load.join(tasks).await;
-    load.memory = server.memory();
+    load.run.memory = server.memory();
     load
 }
 
@@ -778,9 +810,9 @@ async fn each_once(
     }
     let mut load = Load::default();
     load.join(tasks).await;
-    load.window = started.elapsed();
-    load.cpu = Cpu::now(server).since(cpu);
-    load.memory = server.memory();
+    load.run.window = started.elapsed();
+    load.run.cpu = Cpu::now(server).since(cpu);
+    load.run.memory = server.memory();
     load
 }
 
@@ -805,13 +837,7 @@ struct OpenLoad {
     /// lateness (pacer thread wake-up, hand-over to the runtime), included in `latency`.
     lag: Samples,
     max_in_flight: usize,
-    errors: u64,
-    first_error: Option<String>,
-    version: Option<reqwest::Version>,
-    window: Duration,
-    cpu: Cpu,
-    connections: Option<usize>,
-    memory: Option<Memory>,
+    run: Run,
 }
 
 /// One request of an open-loop run: scheduled, task started, answer read, outcome.
@@ -892,7 +918,10 @@ async fn open_loop(
     let (done_tx, mut done_rx) = tokio::sync::mpsc::unbounded_channel::<Sent>();
     let in_flight = Arc::new(AtomicUsize::new(0));
     let mut load = OpenLoad {
-        window: duration,
+        run: Run {
+            window: duration,
+            ..Run::default()
+        },
         ..OpenLoad::default()
     };
     while let Some(at) = rx.recv().await {
@@ -924,34 +953,25 @@ async fn open_loop(
         let timed = at >= from;
         match answer {
             Ok((_, version)) => {
-                load.version = Some(version);
+                load.run.version = Some(version);
                 if timed {
                     load.latency.push(finished - at);
                     load.lag.push(started.saturating_duration_since(at));
                 }
                 load.answered_in_window += usize::from(finished >= from && finished < end);
             }
-            Err(e) => {
-                load.errors += 1;
-                load.first_error.get_or_insert(e);
-            }
+            Err(e) => load.run.fail(e),
         }
     }
     let slack = slack_rx.recv().unwrap_or(false);
     if pacer.join().is_err() {
-        load.errors += 1;
-        load.first_error
-            .get_or_insert("pacer thread panicked".into());
+        load.run.fail("pacer thread panicked".into());
     }
     match meter.join() {
-        Ok((cpu, connections)) => (load.cpu, load.connections) = (cpu, connections),
-        Err(_) => {
-            load.errors += 1;
-            load.first_error
-                .get_or_insert("meter thread panicked".into());
-        }
+        Ok((cpu, connections)) => (load.run.cpu, load.run.connections) = (cpu, connections),
+        Err(_) => load.run.fail("meter thread panicked".into()),
     }
-    load.memory = server.memory();
+    load.run.memory = server.memory();
     (load, slack)
 }
 
@@ -1013,29 +1033,22 @@ fn print_open(rate: f64, load: &OpenLoad) {
     );
     let mut cells = vec![
         format!("{rate:.0}"),
-        load.connections.map_or_else(String::new, |c| c.to_string()),
+        load.run
+            .connections
+            .map_or_else(String::new, |c| c.to_string()),
         load.scheduled.to_string(),
         load.unsent.to_string(),
         format!(
             "{:.0}",
-            load.answered_in_window as f64 / load.window.as_secs_f64()
+            load.answered_in_window as f64 / load.run.window.as_secs_f64()
         ),
     ];
     cells.extend(latency);
     cells.extend(lag);
-    cells.extend([
-        load.max_in_flight.to_string(),
-        cores(load.cpu.server, load.window),
-        per_review(load.cpu.server, load.answered_in_window),
-        cores(load.cpu.client, load.window),
-        cores(load.cpu.registry, load.window),
-        hwm(load.memory),
-        load.errors.to_string(),
-    ]);
+    cells.push(load.max_in_flight.to_string());
+    cells.extend(load.run.tail_cells(load.answered_in_window));
     open_row(&cells);
-    if let Some(e) = &load.first_error {
-        println!("  first error: {e}");
-    }
+    load.run.print_first_error();
 }
 
 fn cores(cpu: Option<Duration>, window: Duration) -> String {
@@ -1086,26 +1099,24 @@ fn print_load(clients: usize, load: &Load) {
         || (String::new(), String::new(), String::new(), String::new()),
         |s| (human(s.p50), human(s.p90), human(s.p99), human(s.max)),
     );
-    load_row(&[
+    let mut cells = vec![
         clients.to_string(),
-        load.version.map_or_else(String::new, |v| format!("{v:?}")),
-        load.connections.map_or_else(String::new, |c| c.to_string()),
+        load.run
+            .version
+            .map_or_else(String::new, |v| format!("{v:?}")),
+        load.run
+            .connections
+            .map_or_else(String::new, |c| c.to_string()),
         n.to_string(),
-        format!("{:.0}", n as f64 / load.window.as_secs_f64()),
+        format!("{:.0}", n as f64 / load.run.window.as_secs_f64()),
         p50,
         p90,
         p99,
         max,
-        cores(load.cpu.server, load.window),
-        per_review(load.cpu.server, n),
-        cores(load.cpu.client, load.window),
-        cores(load.cpu.registry, load.window),
-        hwm(load.memory),
-        load.errors.to_string(),
-    ]);
-    if let Some(e) = &load.first_error {
-        println!("  first error: {e}");
-    }
+    ];
+    cells.extend(load.run.tail_cells(n));
+    load_row(&cells);
+    load.run.print_first_error();
 }
 
 const LATENCY_HEADER: [&str; 8] = ["", "n", "p50", "p90", "p99", "max", "mean", "min"];
@@ -1248,7 +1259,7 @@ fn warm(cx: &Context) -> Result<(), String> {
         ));
         let m1 = rt.block_on(metrics(&h2, &server))?;
         print_load(concurrency, &load);
-        per_run.push((concurrency, load.version, m1.since(m0)));
+        per_run.push((concurrency, load.run.version, m1.since(m0)));
     }
     println!("(conns: the server's established TCP connections at the start of the timed window, from /proc/net/tcp; the HTTP/1.1 row's include the h2 client's idle one, and can exceed its clients: reqwest opens a new connection when a request finds none idle in its pool, where a finished one returns asynchronously; srv/cli/reg cores: CPU-seconds per second of the timed window of the server, this process (the client) and the registry (--registry-pid); srv CPU/rev: server CPU per recorded review; srv HWM: the server's VmHWM, its peak RSS since it started, read after the row)");
     println!("server counters per row (warm-up included), from /metrics before and after:");
@@ -1303,7 +1314,7 @@ fn open_loop_runs(
         let m1 = rt.block_on(metrics(h2, server))?;
         slack &= fine;
         print_open(rate, &load);
-        per_run.push((rate, load.version, m1.since(m0)));
+        per_run.push((rate, load.run.version, m1.since(m0)));
     }
     println!("(sched: requests scheduled in the timed window, one every 1/rate s; unsent: of those, how many were not sent because {OPEN_LOOP_MAX_IN_FLIGHT} were in flight (the row is overloaded); answered/s: answers read inside the window, whenever scheduled; p50..max: over every request scheduled in the window, from its scheduled send time to its whole answer read, answers after the window included; lag: scheduled time to the start of the client task that sends it, the client's own lateness, part of the latency; in flight: most requests outstanding at once, warm-up included; srv CPU/rev: server CPU in the window / answers in the window; srv HWM: the server's VmHWM, its peak RSS since it started, read after the row; other columns as above)");
     println!(
