@@ -2434,10 +2434,14 @@ fn soak_mixed_reviews_stay_correct_and_memory_stays_flat() {
     assert_eq!(w.get("/readyz").0, 200);
 
     // Memory: after a warm-up (a fifth of the run, at least 20 s), the median RSS of the last
-    // quarter may not exceed the median of the first quarter by more than 4 MiB or 15 %,
+    // quarter may not exceed the median of the first quarter by more than 8 MiB or 25 %,
     // whichever is larger, and no sample may exceed 64 MiB. Medians, not peaks: the 8 MiB
     // bodies the server reads before refusing them make short peaks (seen: 30 MiB against a
-    // 25.5 MiB median), where a leak moves the whole distribution.
+    // 25.5 MiB median), where a leak moves the whole distribution. Not 4 MiB: glibc's arenas
+    // can step up once and stay (a CI run: 22.0 MiB, +2.1 MiB at 1,000 s, then flat to the
+    // end), and two such steps are no leak. 8 MiB still catches any leak per review: in the
+    // 30-minute CI run the server answers some 700,000 reviews between the two quarters, and
+    // one leaked allocation each, at glibc's smallest chunk of 32 bytes, is 21 MiB.
     let warmup = (duration / 5).max(Duration::from_secs(20));
     let steady: Vec<u64> = samples
         .iter()
@@ -2458,7 +2462,7 @@ fn soak_mixed_reviews_stay_correct_and_memory_stays_flat() {
         "soak: server RSS after warm-up: first quarter median {first} KiB, last quarter median {last} KiB, peak {peak} KiB"
     );
     assert!(
-        last <= first + (first * 15 / 100).max(4096),
+        last <= first + (first / 4).max(8192),
         "memory grew from {first} KiB to {last} KiB (quarter medians)"
     );
     assert!(peak <= 64 * 1024, "RSS peaked at {peak} KiB");
